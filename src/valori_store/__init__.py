@@ -1,0 +1,55 @@
+"""valori-store: a deterministic vector memory for AI applications.
+
+Vectors become Q16.16 integers, search is exact integer arithmetic under a total order
+(score descending, then id ascending), and every change is an event in a hash-chained
+log, so states, snapshots and results are bit-identical on every machine.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ClosedError,
+    CorruptFileError,
+    DimensionError,
+    FilterError,
+    FormatVersionError,
+    IdError,
+    InputError,
+    LockedError,
+    MetadataError,
+    NotFoundError,
+    RangeError,
+    ValoriError,
+    VectorError,
+    ZeroVectorError,
+)
+from .records import Checkpoint, Hit, Record
+from .spec import SPEC_VERSION
+from .store import ValoriStore
+from .verify import VerifyReport, verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SPEC_VERSION",
+    "Checkpoint",
+    "ClosedError",
+    "CorruptFileError",
+    "DimensionError",
+    "FilterError",
+    "FormatVersionError",
+    "Hit",
+    "IdError",
+    "InputError",
+    "LockedError",
+    "MetadataError",
+    "NotFoundError",
+    "RangeError",
+    "Record",
+    "ValoriError",
+    "ValoriStore",
+    "VectorError",
+    "VerifyReport",
+    "ZeroVectorError",
+    "verify",
+]

@@ -1,0 +1,110 @@
+"""Validation and canonical encoding of ids, texts and metadata.
+
+Metadata is JSON-native: str, int, float, bool, None, lists and str-keyed dicts, nested.
+Its canonical form is JSON with sorted keys, no whitespace, UTF-8, NaN/inf forbidden.
+Other types (tuples, sets, bytes, numpy scalars, datetimes...) are rejected with a
+MetadataError naming the path: converting them silently would not round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import IdError, InputError, MetadataError
+
+#: Byte length limits (the snapshot format stores u32 lengths).
+MAX_ID_BYTES = 4096
+MAX_FIELD_BYTES = (1 << 32) - 2
+
+
+def _check_json(value: Any, path: str) -> None:
+    """Raise MetadataError unless ``value`` is JSON-native (exact types, finite floats)."""
+    t = type(value)
+    if value is None or t is str or t is bool or t is int:
+        return
+    if t is float:
+        if not math.isfinite(value):
+            raise MetadataError(f"metadata value at {path} is {value!r}; NaN and infinity are not JSON")
+        return
+    if t is list:
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+        return
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise MetadataError(f"metadata key {key!r} at {path} must be a str, got {type(key).__name__}")
+            _check_json(item, f"{path}.{key}")
+        return
+    raise MetadataError(
+        f"metadata value at {path} has type {t.__name__}; use str, int, float, bool, None, "
+        f"list or dict (convert it yourself, e.g. tuple -> list, datetime -> ISO string)"
+    )
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical UTF-8 JSON bytes of a JSON-native value (validated first)."""
+    _check_json(value, "$")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+def canonical_metadata(metadata: Any, position: int) -> bytes:
+    """Canonical bytes of one record's metadata; ``None`` means ``{}``."""
+    if metadata is None:
+        return b"{}"
+    if not isinstance(metadata, Mapping):
+        raise MetadataError(f"metadata #{position} must be a dict, got {type(metadata).__name__}")
+    if type(metadata) is not dict:
+        metadata = dict(metadata)
+    try:
+        out = canonical_json(metadata)
+    except MetadataError as exc:
+        raise MetadataError(f"metadata #{position}: {exc}") from None
+    if len(out) > MAX_FIELD_BYTES:
+        raise MetadataError(f"metadata #{position} is larger than 4 GiB encoded")
+    return out
+
+
+def decode_metadata(blob: bytes) -> dict[str, Any]:
+    """Fresh dict from canonical metadata bytes (callers may mutate it freely)."""
+    return json.loads(blob)
+
+
+def check_text(text: Any, position: int) -> str | None:
+    """Return the text if it is str or None, else raise MetadataError."""
+    if text is None or type(text) is str:
+        if text is not None:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MetadataError(f"text #{position} is not valid Unicode (lone surrogate?)") from None
+        return text
+    raise MetadataError(f"text #{position} must be a str or None, got {type(text).__name__}")
+
+
+def check_id(record_id: Any, position: int | None = None) -> str:
+    """Return the id if it is a non-empty str encodable as UTF-8, else raise IdError."""
+    where = f"id #{position}" if position is not None else "id"
+    if type(record_id) is not str:
+        raise IdError(f"{where} must be a str, got {type(record_id).__name__} ({record_id!r})")
+    if not record_id:
+        raise IdError(f"{where} is empty; ids must be non-empty strings")
+    try:
+        encoded = record_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IdError(f"{where} {record_id!r} is not valid Unicode (lone surrogate?)") from None
+    if len(encoded) > MAX_ID_BYTES:
+        raise IdError(f"{where} is {len(encoded)} bytes long; the limit is {MAX_ID_BYTES}")
+    return record_id
+
+
+def check_id_list(ids: Any, what: str = "ids") -> list[str]:
+    """Validate an iterable of ids (a lone str is rejected: wrap it in a list)."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise InputError(f"{what} must be a list of str, got {type(ids).__name__}")
+    return [check_id(i, n) for n, i in enumerate(ids)]

@@ -1,0 +1,259 @@
+"""The append-only, framed, checksummed, hash-chained event log.
+
+File layout: a 16-byte header (``"VALORILG"``, u16 version, 6 zero bytes) then frames::
+
+    "VF" | u8 kind | u8 flags=0 | u32 payload_len | u64 seq      (16-byte frame header)
+    u32 CRC-32 of those 16 bytes
+    payload
+    32-byte chain hash  h_n = BLAKE2b-256(h_{n-1} || frame header || payload)
+    u32 total frame length (for backward scans)
+
+``h_{-1}`` is 32 zero bytes. The same operations give the same log bytes in memory and
+on disk. Recovery rule (docs/format.md): damage confined to the *last* frame (a short
+header, a frame that runs past the end of the file, a zero-filled tail, or a final frame
+whose checksums fail) is a torn write and is cut off with a warning; damage to any
+earlier frame is corruption and raises CorruptFileError with the offset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import CorruptFileError
+
+FILE_MAGIC = b"VALORILG"
+FILE_VERSION = 1
+FILE_HEADER = FILE_MAGIC + FILE_VERSION.to_bytes(2, "little") + bytes(6)
+FILE_HEADER_SIZE = len(FILE_HEADER)  # 16
+FRAME_HEAD = struct.Struct("<2sBBIQ")  # 16 bytes
+FRAME_MAGIC = b"VF"
+CRC = struct.Struct("<I")
+CHAIN_SIZE = 32
+OVERHEAD = FRAME_HEAD.size + CRC.size + CHAIN_SIZE + CRC.size  # 56 bytes per frame
+GENESIS = bytes(CHAIN_SIZE)
+PERSON = b"valori-log-v1"
+
+
+def chain_next(prev: bytes, head: bytes, payload: bytes | memoryview) -> bytes:
+    """h_n from h_{n-1}, the 16-byte frame header and the payload."""
+    h = hashlib.blake2b(digest_size=CHAIN_SIZE, person=PERSON)
+    h.update(prev)
+    h.update(head)
+    h.update(payload)
+    return h.digest()
+
+
+def encode_frame(seq: int, kind: int, payload: bytes, prev_chain: bytes) -> tuple[bytes, bytes]:
+    """Frame bytes and the new chain hash."""
+    head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, len(payload), seq)
+    chain = chain_next(prev_chain, head, payload)
+    total = OVERHEAD + len(payload)
+    return b"".join((head, CRC.pack(zlib.crc32(head)), payload, chain, CRC.pack(total))), chain
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One parsed frame; ``offset``/``end`` are byte positions in the log."""
+
+    seq: int
+    kind: int
+    payload: memoryview
+    chain: bytes
+    offset: int
+    end: int
+
+
+@dataclass
+class ScanResult:
+    """Outcome of scanning a log: good frames, where they end, and any torn tail."""
+
+    frames: list[Frame]
+    good_end: int
+    torn_bytes: int
+    torn_reason: str | None
+    last_chain: bytes
+    next_seq: int = 0
+
+
+def check_file_header(data: bytes | memoryview, what: str) -> None:
+    if len(data) < FILE_HEADER_SIZE:
+        raise CorruptFileError(f"{what}: {len(data)} bytes is too short for a valori log header")
+    if bytes(data[:8]) != FILE_MAGIC:
+        raise CorruptFileError(f"{what}: not a valori log (bad magic at offset 0)")
+    version = int.from_bytes(bytes(data[8:10]), "little")
+    if version != FILE_VERSION or any(bytes(data[10:16])):
+        raise CorruptFileError(f"{what}: unsupported log version {version} at offset 8")
+
+
+def iter_frames(
+    data: bytes | memoryview, what: str, start: int = FILE_HEADER_SIZE, prev_chain: bytes = GENESIS,
+    first_seq: int = 0, base: int = 0,
+) -> Iterator[Frame | ScanResult]:
+    """Yield each valid frame from ``start``; the last item is the ScanResult.
+
+    ``data`` may be a tail of the log that begins at file offset ``base``: offsets in
+    frames, results and errors are file offsets either way.
+    """
+    view = memoryview(data)
+    size = len(view)
+    pos, chain, seq = start, prev_chain, first_seq
+    while pos < size:
+        remaining = size - pos
+        torn = None
+        if remaining < FRAME_HEAD.size + CRC.size:
+            torn = "a frame header cut short"
+        else:
+            head = bytes(view[pos : pos + FRAME_HEAD.size])
+            (crc,) = CRC.unpack_from(view, pos + FRAME_HEAD.size)
+            if zlib.crc32(head) != crc:
+                if not any(view[pos:]):
+                    torn = "a zero-filled tail"
+                else:
+                    raise CorruptFileError(f"{what}: frame header checksum mismatch at offset {base + pos}")
+            else:
+                magic, kind, flags, length, fseq = FRAME_HEAD.unpack(head)
+                end = pos + OVERHEAD + length
+                if magic != FRAME_MAGIC or flags != 0:
+                    raise CorruptFileError(f"{what}: bad frame marker at offset {base + pos}")
+                if end > size:
+                    torn = f"a frame of {OVERHEAD + length} bytes cut short"
+                else:
+                    body_at = pos + FRAME_HEAD.size + CRC.size
+                    payload = view[body_at : body_at + length]
+                    stored_chain = bytes(view[body_at + length : body_at + length + CHAIN_SIZE])
+                    (total,) = CRC.unpack_from(view, end - CRC.size)
+                    expect = chain_next(chain, head, payload)
+                    problem = None
+                    if fseq != seq:
+                        problem = f"sequence number {fseq} where {seq} was expected"
+                    elif stored_chain != expect:
+                        problem = "hash chain mismatch (payload or order altered)"
+                    elif total != OVERHEAD + length:
+                        problem = "trailing length mismatch"
+                    if problem is not None:
+                        if end == size:
+                            torn = f"a damaged final frame ({problem})"
+                        else:
+                            raise CorruptFileError(f"{what}: {problem} in frame {seq} at offset {base + pos}")
+                    else:
+                        yield Frame(seq, kind, payload, expect, base + pos, base + end)
+                        chain, pos, seq = expect, end, seq + 1
+                        continue
+        yield ScanResult([], base + pos, size - pos, torn, chain, seq)
+        return
+    yield ScanResult([], base + pos, 0, None, chain, seq)
+
+
+def scan(data: bytes | memoryview, what: str, **kwargs: object) -> ScanResult:
+    """Collect every valid frame (see :func:`iter_frames`)."""
+    frames: list[Frame] = []
+    for item in iter_frames(data, what, **kwargs):  # type: ignore[arg-type]
+        if isinstance(item, Frame):
+            frames.append(item)
+        else:
+            item.frames = frames
+            return item
+    raise AssertionError("unreachable")
+
+
+class MemoryLog:
+    """A log kept in a bytearray (in-memory stores)."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self.data = bytearray(FILE_HEADER)
+        self.chain = GENESIS
+        self.next_seq = 0
+
+    def append(self, kind: int, payload: bytes) -> int:
+        frame, chain = encode_frame(self.next_seq, kind, payload, self.chain)
+        self.data += frame
+        self.chain = chain
+        self.next_seq += 1
+        return self.next_seq - 1
+
+    def read_all(self) -> bytes:
+        return bytes(self.data)
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def sync(self) -> None:
+        """Nothing to make durable."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class FileLog:
+    """A log file appended to in place; fsync policy given by ``durability``.
+
+    ``fsync``: every append is fsynced before it returns. ``batch``: fsync after 64
+    appends or 4 MiB, and on sync()/close() and every checkpoint. ``none``: written to
+    the OS on every append, never fsynced.
+    """
+
+    durable = True
+    BATCH_APPENDS = 64
+    BATCH_BYTES = 4 << 20
+
+    def __init__(self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str) -> None:
+        self.fh = fh
+        self.end = end
+        self.chain = chain
+        self.next_seq = next_seq
+        self.durability = durability
+        self._unsynced_appends = 0
+        self._unsynced_bytes = 0
+
+    def append(self, kind: int, payload: bytes) -> int:
+        frame, chain = encode_frame(self.next_seq, kind, payload, self.chain)
+        try:
+            self.fh.seek(self.end)
+            self.fh.write(frame)
+            self.fh.flush()
+            if self.durability == "fsync":
+                os.fsync(self.fh.fileno())
+        except BaseException:
+            # never leave a partial frame in the middle of the log
+            try:
+                self.fh.truncate(self.end)
+                self.fh.flush()
+            finally:
+                raise
+        self.end += len(frame)
+        self.chain = chain
+        self.next_seq += 1
+        if self.durability == "batch":
+            self._unsynced_appends += 1
+            self._unsynced_bytes += len(frame)
+            if self._unsynced_appends >= self.BATCH_APPENDS or self._unsynced_bytes >= self.BATCH_BYTES:
+                self.sync()
+        return self.next_seq - 1
+
+    def read_all(self) -> bytes:
+        self.fh.flush()
+        self.fh.seek(0)
+        return self.fh.read(self.end)
+
+    def size(self) -> int:
+        return self.end
+
+    def sync(self) -> None:
+        self.fh.flush()
+        if self.durability != "none":
+            os.fsync(self.fh.fileno())
+        self._unsynced_appends = 0
+        self._unsynced_bytes = 0
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.sync()
+            self.fh.close()

@@ -1,0 +1,26 @@
+"""numba kernels that implement :mod:`valori_store.spec` at speed (bit-identical)."""
+
+from __future__ import annotations
+
+from .normalize import isqrt, normalize_rows
+from .scores import dot_keys, dot_keys_batch, l2_keys, l2_keys_batch
+from .select import candidate_thresholds, select_candidates
+
+#: metric -> (single-query kernel, batched kernel); cosine scores normalised rows by dot.
+KEY_KERNELS = {
+    "cosine": (dot_keys, dot_keys_batch),
+    "dot": (dot_keys, dot_keys_batch),
+    "l2": (l2_keys, l2_keys_batch),
+}
+
+__all__ = [
+    "KEY_KERNELS",
+    "candidate_thresholds",
+    "dot_keys",
+    "dot_keys_batch",
+    "isqrt",
+    "l2_keys",
+    "l2_keys_batch",
+    "normalize_rows",
+    "select_candidates",
+]

@@ -1,0 +1,76 @@
+"""Integer cosine normalisation kernel; matches :func:`valori_store.spec.normalize_row`."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..spec import NORM_BITS, SCALE
+from .options import PARALLEL, SERIAL
+
+
+@njit(**SERIAL)
+def bit_length(v: int) -> int:
+    """Number of bits of a non-negative int64."""
+    b = 0
+    while v > 0:
+        v >>= 1
+        b += 1
+    return b
+
+
+@njit(**SERIAL)
+def isqrt(n: int) -> int:
+    """floor(sqrt(n)) for 0 <= n < 2**62, by integer Newton iteration from above."""
+    if n <= 0:
+        return 0
+    x = np.int64(1) << ((bit_length(n) + 1) // 2)  # >= sqrt(n)
+    while True:
+        y = (x + n // x) >> 1
+        if y >= x:
+            return x
+        x = y
+
+
+@njit(**SERIAL)
+def _rescaled(v: np.int64, shift_left: int, shift_right: int) -> np.int64:
+    """Step 2 of the spec: rescale one component to at most 23 significant bits."""
+    a = v if v >= 0 else -v
+    if shift_right > 0:
+        a = (a + (np.int64(1) << (shift_right - 1))) >> shift_right
+    else:
+        a = a << shift_left
+    return a if v >= 0 else -a
+
+
+@njit(**PARALLEL)
+def normalize_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise each int32 row; returns (int32 rows, uint8 flags where 1 = zero vector)."""
+    n, d = q.shape
+    out = np.zeros((n, d), dtype=np.int32)
+    zero = np.zeros(n, dtype=np.uint8)
+    two_scale = np.int64(SCALE) << 1
+    for i in prange(n):
+        m = np.int64(0)
+        for j in range(d):
+            v = np.int64(q[i, j])
+            a = v if v >= 0 else -v
+            if a > m:
+                m = a
+        if m == 0:
+            zero[i] = 1
+            continue
+        b = bit_length(m)
+        left = NORM_BITS - b if b <= NORM_BITS else 0
+        right = b - NORM_BITS if b > NORM_BITS else 0
+        total = np.int64(0)
+        for j in range(d):
+            r = _rescaled(np.int64(q[i, j]), left, right)
+            total += r * r
+        root = isqrt(total)
+        for j in range(d):
+            r = _rescaled(np.int64(q[i, j]), left, right)
+            a = r if r >= 0 else -r
+            nv = (a * two_scale + root) // (2 * root)
+            out[i, j] = nv if r >= 0 else -nv
+    return out, zero

@@ -1,0 +1,119 @@
+"""Exact top-k candidate selection under ties.
+
+``select_candidates`` returns every allowed row whose key is at least the k-th largest
+allowed key. That set contains the exact top-k whatever the tie-break, and does not
+depend on scan order; the caller then sorts it by (key desc, id bytes asc) and keeps k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .options import PARALLEL, SERIAL
+
+
+@njit(**SERIAL)
+def _sift_down(heap: np.ndarray, size: int, pos: int) -> None:
+    """Restore the min-heap property below ``pos``."""
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            return
+        child = left
+        if left + 1 < size and heap[left + 1] < heap[left]:
+            child = left + 1
+        if heap[child] < heap[pos]:
+            tmp = heap[child]
+            heap[child] = heap[pos]
+            heap[pos] = tmp
+            pos = child
+        else:
+            return
+
+
+@njit(**SERIAL)
+def _sift_up(heap: np.ndarray, pos: int) -> None:
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if heap[pos] < heap[parent]:
+            tmp = heap[pos]
+            heap[pos] = heap[parent]
+            heap[parent] = tmp
+            pos = parent
+        else:
+            return
+
+
+@njit(**SERIAL)
+def select_candidates(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Row indices with key >= the k-th largest allowed key (all allowed rows if fewer).
+
+    ``allowed`` is a uint8 mask of len(keys), or empty for "every row".
+    """
+    n = keys.shape[0]
+    use_mask = allowed.shape[0] > 0
+    heap = np.empty(max(k, 1), dtype=np.int64)
+    size = 0
+    for i in range(n):
+        if use_mask and allowed[i] == 0:
+            continue
+        key = keys[i]
+        if size < k:
+            heap[size] = key
+            _sift_up(heap, size)
+            size += 1
+        elif key > heap[0]:
+            heap[0] = key
+            _sift_down(heap, size, 0)
+    count = 0
+    if size < k:  # fewer allowed rows than k: every allowed row is a candidate
+        for i in range(n):
+            if not use_mask or allowed[i] != 0:
+                count += 1
+        out = np.empty(count, dtype=np.int64)
+        pos = 0
+        for i in range(n):
+            if not use_mask or allowed[i] != 0:
+                out[pos] = i
+                pos += 1
+        return out
+    threshold = heap[0]
+    for i in range(n):
+        if (not use_mask or allowed[i] != 0) and keys[i] >= threshold:
+            count += 1
+    out = np.empty(count, dtype=np.int64)
+    pos = 0
+    for i in range(n):
+        if (not use_mask or allowed[i] != 0) and keys[i] >= threshold:
+            out[pos] = i
+            pos += 1
+    return out
+
+
+@njit(**PARALLEL)
+def candidate_thresholds(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Per query row of ``keys`` (nq, n): the k-th largest allowed key, in parallel.
+
+    Returns int64 thresholds; a query with fewer than k allowed rows gets the int64
+    minimum (every allowed row is a candidate).
+    """
+    nq, n = keys.shape
+    out = np.empty(nq, dtype=np.int64)
+    use_mask = allowed.shape[0] > 0
+    for q in prange(nq):
+        heap = np.empty(max(k, 1), dtype=np.int64)
+        size = 0
+        for i in range(n):
+            if use_mask and allowed[i] == 0:
+                continue
+            key = keys[q, i]
+            if size < k:
+                heap[size] = key
+                _sift_up(heap, size)
+                size += 1
+            elif key > heap[0]:
+                heap[0] = key
+                _sift_down(heap, size, 0)
+        out[q] = heap[0] if size >= k else np.iinfo(np.int64).min
+    return out

@@ -1,0 +1,95 @@
+"""Exact top-k search over a record table, under the spec's total order.
+
+The int64 kernels run only when the caller's inputs provably cannot overflow:
+every partial sum is bounded by ``dim * max|a| * max|b|`` (dot, cosine) or
+``dim * (max|a| + max|b|)**2`` (l2). Otherwise an exact Python-integer path runs (slow,
+but reached only with component magnitudes in the thousands). Ties, including at the
+k-th place, are broken by id UTF-8 bytes, so results never depend on row layout,
+threads or batch composition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import KEY_KERNELS, candidate_thresholds, select_candidates
+from .table import RecordTable
+
+INT64_MAX = (1 << 63) - 1
+#: Queries scored per batched kernel call (bounds the (queries, rows) key matrix).
+QUERY_BLOCK = 32
+
+_NO_MASK = np.zeros(0, dtype=np.uint8)
+
+
+def fits_int64(metric: str, dim: int, query_maxabs: int, table_maxabs: int) -> bool:
+    """True when no partial sum of any score can leave int64 (the overflow proof)."""
+    if metric == "l2":
+        return dim * (query_maxabs + table_maxabs) ** 2 <= INT64_MAX
+    return dim * query_maxabs * table_maxabs <= INT64_MAX
+
+
+def _exact_keys(metric: str, rows: np.ndarray, query: np.ndarray) -> list[int]:
+    """Keys with Python integers: the slow exact path."""
+    big_rows = rows.astype(object)
+    big_q = query.astype(object)
+    if metric == "l2":
+        diff = big_rows - big_q
+        return [-int(v) for v in (diff * diff).sum(axis=1)] if len(rows) else []
+    return [int(v) for v in big_rows.dot(big_q)] if len(rows) else []
+
+
+def _order(candidates: list[int], keys: list[int] | np.ndarray, ids: list[str], k: int) -> list[tuple[int, int]]:
+    """Sort candidate rows by (key desc, id bytes asc); keep k as (row, key)."""
+    ranked = sorted(((-int(keys[r]), ids[r].encode("utf-8"), r) for r in candidates))
+    return [(r, -neg) for neg, _, r in ranked[:k]]
+
+
+def _raw(metric: str, key: int) -> int:
+    return -key if metric == "l2" else key
+
+
+def search_one(
+    table: RecordTable, metric: str, query: np.ndarray, k: int, allowed: np.ndarray | None
+) -> list[tuple[int, int]]:
+    """Top-k (row, raw) for one int32 query (already normalised for cosine)."""
+    n = table.n
+    if n == 0 or k == 0:
+        return []
+    mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
+    qmax = int(np.abs(query.astype(np.int64)).max()) if query.size else 0
+    if fits_int64(metric, table.dim, qmax, table.maxabs):
+        keys = KEY_KERNELS[metric][0](table.matrix, n, query)
+        cands = select_candidates(keys, mask, k)
+        return [(r, _raw(metric, key)) for r, key in _order(cands.tolist(), keys, table.ids, k)]
+    rows = np.arange(n) if allowed is None else np.flatnonzero(allowed)
+    exact = _exact_keys(metric, table.matrix[rows], query)
+    keyed = {int(r): key for r, key in zip(rows, exact)}
+    ranked = sorted((-key, table.ids[r].encode("utf-8"), r) for r, key in keyed.items())[:k]
+    return [(r, _raw(metric, -neg)) for neg, _, r in ranked]
+
+
+def search_many(
+    table: RecordTable, metric: str, queries: np.ndarray, k: int, allowed: np.ndarray | None
+) -> list[list[tuple[int, int]]]:
+    """Top-k per query; identical to calling :func:`search_one` on each query alone."""
+    n = table.n
+    if n == 0 or k == 0:
+        return [[] for _ in range(len(queries))]
+    qmax = int(np.abs(queries.astype(np.int64)).max()) if queries.size else 0
+    if not fits_int64(metric, table.dim, qmax, table.maxabs):
+        return [search_one(table, metric, q, k, allowed) for q in queries]
+    mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
+    kernel = KEY_KERNELS[metric][1]
+    out: list[list[tuple[int, int]]] = []
+    for start in range(0, len(queries), QUERY_BLOCK):
+        block = np.ascontiguousarray(queries[start : start + QUERY_BLOCK])
+        keys = kernel(table.matrix, n, block)
+        thresholds = candidate_thresholds(keys, mask, k)
+        for qi in range(len(block)):
+            hit = keys[qi] >= thresholds[qi]
+            if allowed is not None:
+                hit &= allowed
+            cands = np.flatnonzero(hit).tolist()
+            out.append([(r, _raw(metric, key)) for r, key in _order(cands, keys[qi], table.ids, k)])
+    return out

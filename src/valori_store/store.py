@@ -1,0 +1,460 @@
+"""ValoriStore: the deterministic vector store (in memory or durable in a directory).
+
+Every mutation is one event: validated completely first, appended to the event log,
+then applied, so a failing call changes nothing. Mutations are serialised by a
+readers-writer lock; searches share it and run concurrently (the kernels release the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from . import directory, events, machine, snapshot, spec
+from .atomic import write_atomic
+from .canonical import canonical_metadata, check_id, check_id_list, check_text, decode_metadata
+from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
+from .eventlog import FileLog, MemoryLog
+from .filters import compile_filter, filter_mask
+from .kernels import normalize_rows
+from .records import Checkpoint, Hit, Record
+from .rwlock import ReadWriteLock
+from .search import search_many, search_one
+from .table import RecordTable
+
+DURABILITY = ("fsync", "batch", "none")
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise InputError(f"k must be a non-negative int, got {k!r}")
+    return int(k)
+
+
+def _check_lengths(name: str, values: Sequence[Any] | None, n: int) -> None:
+    if values is not None and len(values) != n:
+        raise InputError(f"{name} has {len(values)} entries but {n} vectors were given; pass one per vector")
+
+
+class ValoriStore:
+    """A deterministic vector store.
+
+    ``ValoriStore(dim, metric)`` keeps everything in memory (its event log included);
+    :meth:`open` keeps the log and checkpoint images in a directory and recovers them.
+    Stored vectors are Q16.16 int32; under ``cosine`` they are integer-normalised at
+    ingest. Results are ordered by score descending, then id ascending (UTF-8 bytes).
+    """
+
+    def __init__(self, dim: int, metric: str = "cosine") -> None:
+        dim = spec.check_dim(dim)
+        metric = spec.check_metric(metric)
+        log = MemoryLog()
+        log.append(events.CREATE, events.encode(events.Create(dim, metric)))
+        self._setup(RecordTable(dim), metric, log, [], None, None)
+
+    def _setup(
+        self, table: RecordTable, metric: str, log: MemoryLog | FileLog, checkpoints: list[Checkpoint],
+        root: Path | None, lock_fd: int | None,
+    ) -> None:
+        self._table = table
+        self._metric = metric
+        self._log = log
+        self._checkpoints = checkpoints
+        self._root = root
+        self._lock_fd = lock_fd
+        self._lock = ReadWriteLock()
+        self._digest: bytes | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], dim: int | None = None, metric: str | None = None,
+        durability: str = "fsync",
+    ) -> ValoriStore:
+        """Open (or create, when ``dim`` is given) a durable store in directory ``path``.
+
+        ``dim`` and ``metric`` are read back from an existing store; passing different
+        ones raises InputError. ``durability``: ``fsync`` (each write is on disk when the
+        call returns), ``batch`` (fsync every 64 writes / 4 MiB, at checkpoints and close),
+        ``none`` (left to the OS). A second writer on the same directory gets LockedError.
+        """
+        if durability not in DURABILITY:
+            raise InputError(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
+        root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise InputError(f"{root} is a file; ValoriStore.open takes a directory (use ValoriStore.load for snapshots)")
+        if directory.exists(root):
+            rec = directory.recover(root, durability)
+            if (dim is not None and spec.check_dim(dim) != rec.table.dim) or (
+                metric is not None and metric != rec.metric
+            ):
+                directory.release_lock(rec.lock_fd)
+                rec.log.close()
+                raise InputError(
+                    f"{root} holds a store with dim={rec.table.dim}, metric={rec.metric!r}; "
+                    f"you asked for dim={dim}, metric={metric!r}"
+                )
+        else:
+            if dim is None:
+                raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
+            rec = directory.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
+        store = cls.__new__(cls)
+        store._setup(rec.table, rec.metric, rec.log, rec.checkpoints, root, rec.lock_fd)
+        store.recovered_dropped_bytes = rec.dropped_bytes
+        return store
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> ValoriStore:
+        """An in-memory store holding a snapshot's content (digest and lengths verified)."""
+        table, metric = snapshot.decode(data)
+        store = cls(table.dim, metric)
+        if table.n:
+            order = table.id_order()
+            ev = events.Upsert(
+                [table.ids[r] for r in order], table.matrix[order], [table.texts[r] for r in order],
+                [table.metas[r] for r in order],
+            )
+            store._commit(ev)
+        return store
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ValoriStore:
+        """Load a snapshot file written by :meth:`save` into a new in-memory store."""
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"no snapshot file at {p}") from None
+        except IsADirectoryError:
+            raise InputError(f"{p} is a directory; use ValoriStore.open for store directories") from None
+        try:
+            return cls.from_bytes(data)
+        except CorruptFileError as exc:
+            raise CorruptFileError(f"{p}: {exc}") from None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dim(self) -> int:
+        return self._table.dim
+
+    @property
+    def metric(self) -> str:
+        return self._metric
+
+    @property
+    def path(self) -> Path | None:
+        """The store directory, or None for an in-memory store."""
+        return self._root
+
+    @property
+    def durability(self) -> str | None:
+        return self._log.durability if isinstance(self._log, FileLog) else None
+
+    @property
+    def log_length(self) -> int:
+        """Number of events in the log (the create event included)."""
+        return self._log.next_seq
+
+    def __len__(self) -> int:
+        return self._table.n
+
+    def __contains__(self, record_id: object) -> bool:
+        return isinstance(record_id, str) and record_id in self._table.row_of
+
+    def __repr__(self) -> str:
+        where = f"path={str(self._root)!r}" if self._root else "in memory"
+        return f"ValoriStore(dim={self.dim}, metric={self.metric!r}, records={len(self)}, {where})"
+
+    def ids(self) -> list[str]:
+        """Every id, in canonical order (ascending UTF-8 bytes)."""
+        with self._lock.read():
+            t = self._table
+            return [t.ids[r] for r in t.id_order()]
+
+    # ------------------------------------------------------------------ input preparation
+    def _quantize(self, vectors: Any) -> np.ndarray:
+        """Validated int32 rows as stored: Q16.16, integer-normalised under cosine."""
+        rows = spec.quantize(vectors, self.dim)
+        if self._metric == "cosine" and len(rows):
+            normed, zero = normalize_rows(rows)
+            if zero.any():
+                bad = int(np.flatnonzero(zero)[0])
+                raise ZeroVectorError(
+                    f"vector #{bad} is zero (after rounding to Q16.16); the cosine metric needs a direction"
+                )
+            return normed
+        return rows
+
+    def _auto_ids(self, n: int) -> list[str]:
+        """Deterministic UUID-shaped ids from the log's chain hash (same history, same ids)."""
+        base = self._log.chain
+        out = []
+        for i in range(n):
+            digest = hashlib.blake2b(base + i.to_bytes(8, "little"), digest_size=16, person=b"valori-auto-id").digest()
+            out.append(str(uuid.UUID(bytes=digest, version=4)))
+        return out
+
+    # ------------------------------------------------------------------ mutations
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("this store is closed; open it again")
+
+    def _commit(self, ev: events.Event) -> int:
+        """Append to the log, then apply (the caller holds the write lock)."""
+        seq = self._log.append(ev.kind, events.encode(ev))
+        machine.apply(self._table, ev)
+        self._digest = None
+        return seq
+
+    def upsert(
+        self, vectors: Any, ids: Sequence[str] | None = None, texts: Sequence[str | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Insert or overwrite records; returns their ids (generated when ``ids`` is None).
+
+        The batch is atomic: every vector, id, text and metadata is validated before
+        anything changes. Generated ids are UUID-shaped and derived from the log's hash
+        chain, so the same history generates the same ids.
+        """
+        rows = self._quantize(vectors)
+        n = len(rows)
+        for name, values in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
+            if values is not None and (isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__")):
+                raise InputError(f"{name} must be a list with one entry per vector, got {type(values).__name__}")
+            _check_lengths(name, values, n)
+        given = None if ids is None else [check_id(i, k) for k, i in enumerate(ids)]
+        if given is not None and len(set(given)) != n:
+            seen: set[str] = set()
+            dup = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+            raise IdError(f"id {dup!r} appears twice in one upsert; ids in a batch must be unique")
+        text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
+        metas = [b"{}"] * n if metadatas is None else [canonical_metadata(m, k) for k, m in enumerate(metadatas)]
+        if n == 0:
+            return []
+        with self._lock.write():
+            self._check_open()
+            final_ids = given if given is not None else self._auto_ids(n)
+            self._commit(events.Upsert(final_ids, rows, text_list, metas))
+        return list(final_ids)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove records by id; missing ids are ignored. Returns how many were removed."""
+        wanted = check_id_list(ids)
+        with self._lock.write():
+            self._check_open()
+            present = sorted({i for i in wanted if i in self._table.row_of}, key=lambda s: s.encode("utf-8"))
+            if not present:
+                return 0
+            self._commit(events.Delete(present))
+            return len(present)
+
+    # ------------------------------------------------------------------ reads
+    def _record(self, row: int) -> Record:
+        t = self._table
+        vec = t.matrix[row].copy()
+        vec.flags.writeable = False
+        return Record(t.ids[row], vec, t.texts[row], decode_metadata(t.metas[row]))
+
+    def get(self, ids: Iterable[str]) -> list[Record]:
+        """Records for the ids that exist, in input order (missing ids are skipped)."""
+        wanted = check_id_list(ids)
+        with self._lock.read():
+            rows = [self._table.row_of.get(i) for i in wanted]
+            return [self._record(r) for r in rows if r is not None]
+
+    def _prepare_query(self, vectors: Any) -> np.ndarray:
+        return np.ascontiguousarray(self._quantize(vectors))
+
+    def _hits(self, ranked: list[tuple[int, int]]) -> list[Hit]:
+        t = self._table
+        return [
+            Hit(t.ids[r], spec.reported_score(self._metric, raw), raw, t.texts[r], decode_metadata(t.metas[r]))
+            for r, raw in ranked
+        ]
+
+    def _mask(self, filter: Mapping[str, Any] | None) -> np.ndarray | None:
+        pred = compile_filter(filter)
+        return None if pred is None else filter_mask(pred, self._table.metadata_dicts())
+
+    def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
+        k = _check_k(k)
+        query = self._prepare_query(vector)
+        if len(query) != 1:
+            raise InputError(f"search takes one vector; got {len(query)} (use search_batch)")
+        compile_filter(filter)  # validate before taking the lock
+        with self._lock.read():
+            self._check_open()
+            return self._hits(search_one(self._table, self._metric, query[0], k, self._mask(filter)))
+
+    def search_batch(self, vectors: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[list[Hit]]:
+        """Exact top-k for each query; each result equals :meth:`search` of that query alone."""
+        k = _check_k(k)
+        queries = self._prepare_query(vectors)
+        compile_filter(filter)
+        with self._lock.read():
+            self._check_open()
+            ranked = search_many(self._table, self._metric, queries, k, self._mask(filter))
+            return [self._hits(r) for r in ranked]
+
+    # ------------------------------------------------------------------ state
+    def _state_digest(self) -> bytes:
+        if self._digest is None:
+            self._digest = snapshot.state_digest(self._table, self._metric)
+        return self._digest
+
+    def state_hash(self) -> str:
+        """Hex BLAKE2b-256 of the canonical state (equal content, equal hash)."""
+        with self._lock.write():  # fills the cache
+            return self._state_digest().hex()
+
+    def to_bytes(self) -> bytes:
+        """Canonical snapshot bytes (docs/format.md); its trailing digest is the state hash."""
+        with self._lock.read():
+            return snapshot.encode(self._table, self._metric)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the snapshot to ``path`` atomically (temp file, fsync, rename)."""
+        write_atomic(path, self.to_bytes())
+
+    def checkpoint(self, label: str | None = None) -> Checkpoint:
+        """Record the current state as a checkpoint event; returns (seq, state_hash, label)."""
+        if label is not None and type(label) is not str:
+            raise InputError(f"label must be a str or None, got {type(label).__name__}")
+        with self._lock.write():
+            self._check_open()
+            digest = self._state_digest()
+            seq = self._commit(events.CheckpointMark(label, digest))
+            cp = Checkpoint(seq, digest.hex(), label)
+            self._checkpoints.append(cp)
+            if self._root is not None and isinstance(self._log, FileLog):
+                try:
+                    directory.write_image(self._root, seq, self._log, list(self._checkpoints), snapshot.encode(
+                        self._table, self._metric))
+                except OSError as exc:  # the checkpoint is in the log; only the fast path is lost
+                    import warnings
+
+                    warnings.warn(f"checkpoint {seq} is logged but its image could not be written: {exc}",
+                                  stacklevel=2)
+            return cp
+
+    def history(self) -> list[Checkpoint]:
+        """Every checkpoint, oldest first (restores never erase any)."""
+        with self._lock.read():
+            return list(self._checkpoints)
+
+    def _resolve(self, target: Checkpoint | str | int) -> Checkpoint:
+        cps = self._checkpoints
+        if isinstance(target, Checkpoint):
+            found = [c for c in cps if c.seq == target.seq]
+            if not found or found[0].state_hash != target.state_hash:
+                raise NotFoundError(f"checkpoint {target.seq} ({target.state_hash[:12]}...) is not in this store's history")
+            return found[0]
+        if isinstance(target, str):
+            found = [c for c in cps if c.label == target]
+            if not found:
+                raise NotFoundError(f"no checkpoint labelled {target!r}; history() lists them")
+            return found[-1]
+        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+            found = [c for c in cps if c.seq == int(target)]
+            if not found:
+                raise NotFoundError(f"no checkpoint at seq {target}; history() lists them")
+            return found[0]
+        raise InputError(f"restore takes a Checkpoint, a label (str) or a seq (int), got {type(target).__name__}")
+
+    def _table_at(self, cp: Checkpoint) -> RecordTable:
+        """The state as it was at checkpoint ``cp`` (image if available, else log replay)."""
+        if self._root is not None:
+            img = directory.load_image(self._root, cp.seq)
+            if img is not None:
+                return img.table
+        result = machine.replay(self._log.read_all(), "event log", upto_seq=cp.seq)
+        return result.table
+
+    def restore(self, target: Checkpoint | str | int) -> Checkpoint:
+        """Rewind the live store to a checkpoint's exact state (logged as a restore event).
+
+        ``target`` is a Checkpoint, a label (the latest checkpoint with it) or a seq.
+        Returns the checkpoint restored to. History is kept: later checkpoints stay
+        listed and can be restored too.
+        """
+        with self._lock.write():
+            self._check_open()
+            cp = self._resolve(target)
+            past = self._table_at(cp)
+            if snapshot.state_digest(past, self._metric).hex() != cp.state_hash:
+                raise CorruptFileError(f"rebuilt state for checkpoint {cp.seq} does not match its recorded hash")
+            ev = _diff(self._table, past, cp)
+            self._commit(ev)
+            if self._state_digest().hex() != cp.state_hash:  # pragma: no cover - internal invariant
+                raise CorruptFileError("restore did not reproduce the checkpoint state")
+            return cp
+
+    # ------------------------------------------------------------------ durability
+    def sync(self) -> None:
+        """Force the log to disk now (durable stores)."""
+        with self._lock.write():
+            self._log.sync()
+
+    def close(self) -> None:
+        """Sync and release the directory lock; further calls raise ClosedError."""
+        with self._lock.write():
+            if self._closed:
+                return
+            self._log.close()
+            if self._lock_fd is not None:
+                directory.release_lock(self._lock_fd)
+                self._lock_fd = None
+            self._closed = True
+
+    def __enter__(self) -> ValoriStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not getattr(self, "_closed", True) and getattr(self, "_lock_fd", None) is not None:
+                self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
+
+    def verify(self) -> Any:
+        """Replay this store's log from empty and check it (see :func:`valori_store.verify`)."""
+        from .verify import verify_log_bytes
+
+        with self._lock.read():
+            return verify_log_bytes(self._log.read_all(), "event log", self._state_digest())
+
+
+def _diff(current: RecordTable, past: RecordTable, cp: Checkpoint) -> events.Restore:
+    """The restore event turning ``current`` into ``past``: deletions then upserts, id order."""
+    key = lambda s: s.encode("utf-8")  # noqa: E731
+    deletes = sorted((i for i in current.row_of if i not in past.row_of), key=key)
+    changed = []
+    for rid in sorted(past.row_of, key=key):
+        pr = past.row_of[rid]
+        cr = current.row_of.get(rid)
+        if (
+            cr is None
+            or current.texts[cr] != past.texts[pr]
+            or current.metas[cr] != past.metas[pr]
+            or not np.array_equal(current.matrix[cr], past.matrix[pr])
+        ):
+            changed.append(pr)
+    up = events.Upsert(
+        [past.ids[r] for r in changed],
+        past.matrix[changed] if changed else np.zeros((0, past.dim), dtype=np.int32),
+        [past.texts[r] for r in changed],
+        [past.metas[r] for r in changed],
+    )
+    return events.Restore(cp.seq, bytes.fromhex(cp.state_hash), deletes, up)

@@ -1,0 +1,125 @@
+"""The in-memory record table: the live state of a store.
+
+Columnar: one int32 matrix of stored Q16.16 rows plus parallel lists of ids, texts and
+canonical metadata bytes. Row positions depend on history (deletes move the last row
+into the hole) and are never exposed: everything ordered or hashed uses id order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .canonical import decode_metadata
+
+#: Growth factor of the matrix capacity (small, to keep resident memory near the data).
+GROWTH = 1.25
+MIN_CAPACITY = 64
+
+
+class RecordTable:
+    """Rows of one store. Not thread-safe: the store serialises mutations."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.matrix = np.zeros((0, dim), dtype=np.int32)
+        self.n = 0
+        self.ids: list[str] = []
+        self.row_of: dict[str, int] = {}
+        self.texts: list[str | None] = []
+        self.metas: list[bytes] = []
+        self._meta_dicts: list[dict[str, Any] | None] = []
+        #: Upper bound of |value| over every stored row (never decreases until rebuilt).
+        self.maxabs = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    # ------------------------------------------------------------------ mutation
+    def _reserve(self, needed: int) -> None:
+        cap = self.matrix.shape[0]
+        if needed <= cap:
+            return
+        new_cap = max(needed, int(cap * GROWTH) + 1, MIN_CAPACITY)
+        grown = np.zeros((new_cap, self.dim), dtype=np.int32)
+        grown[: self.n] = self.matrix[: self.n]
+        self.matrix = grown
+
+    def upsert(
+        self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes]
+    ) -> None:
+        """Insert or overwrite records; inputs are already validated and canonical."""
+        if len(ids) == 0:
+            return
+        if rows.size:
+            self.maxabs = max(self.maxabs, int(np.abs(rows.astype(np.int64)).max()))
+        new = sum(1 for i in ids if i not in self.row_of)
+        self._reserve(self.n + new)
+        for k, rid in enumerate(ids):
+            row = self.row_of.get(rid)
+            if row is None:
+                row = self.n
+                self.n += 1
+                self.row_of[rid] = row
+                self.ids.append(rid)
+                self.texts.append(texts[k])
+                self.metas.append(metas[k])
+                self._meta_dicts.append(None)
+            else:
+                self.texts[row] = texts[k]
+                self.metas[row] = metas[k]
+                self._meta_dicts[row] = None
+            self.matrix[row] = rows[k]
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove present ids (missing ones ignored); returns how many were removed."""
+        removed = 0
+        for rid in ids:
+            row = self.row_of.pop(rid, None)
+            if row is None:
+                continue
+            last = self.n - 1
+            if row != last:
+                moved = self.ids[last]
+                self.matrix[row] = self.matrix[last]
+                self.ids[row] = moved
+                self.texts[row] = self.texts[last]
+                self.metas[row] = self.metas[last]
+                self._meta_dicts[row] = self._meta_dicts[last]
+                self.row_of[moved] = row
+            self.ids.pop()
+            self.texts.pop()
+            self.metas.pop()
+            self._meta_dicts.pop()
+            self.matrix[last] = 0
+            self.n -= 1
+            removed += 1
+        return removed
+
+    def replace_with(self, other: RecordTable) -> None:
+        """Become a copy of ``other``'s content (used by restore)."""
+        self.__dict__.update(other.__dict__)
+
+    # ------------------------------------------------------------------ reads
+    def live_matrix(self) -> np.ndarray:
+        """View of the stored rows, shape (n, dim)."""
+        return self.matrix[: self.n]
+
+    def metadata_dict(self, row: int) -> dict[str, Any]:
+        """Parsed metadata of a row (cached; callers must not mutate it)."""
+        cached = self._meta_dicts[row]
+        if cached is None:
+            cached = decode_metadata(self.metas[row])
+            self._meta_dicts[row] = cached
+        return cached
+
+    def metadata_dicts(self) -> list[dict[str, Any]]:
+        """Parsed metadata of every row, in row order (shared; do not mutate)."""
+        return [self.metadata_dict(r) for r in range(self.n)]
+
+    def id_order(self) -> list[int]:
+        """Row indices sorted by id UTF-8 bytes: the canonical record order."""
+        keyed = sorted((rid.encode("utf-8"), row) for row, rid in enumerate(self.ids))
+        return [row for _, row in keyed]
