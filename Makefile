@@ -1,0 +1,40 @@
+# valori-store developer entry points. Each target creates .venv and installs as needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: demo test test-fast bench bench-quick crossarch clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,bench]"
+	@touch $@
+
+## demo: build a durable store from the bundled corpus, search, checkpoint, restore, reopen
+demo: $(STAMP)
+	$(PY) -m valori_store.demo
+
+## test: the whole suite (includes JIT-off and multi-thread runs in subprocesses)
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## bench: benchmarks against numpy and FAISS; JSON + PNG in benchmarks/results/
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/run.py --out benchmarks/results
+
+bench-quick: $(BENCH_STAMP)
+	$(PY) benchmarks/run.py --quick --out benchmarks/results/quick
+
+## crossarch: golden workload on x86-64 and emulated aarch64 must match bit for bit
+crossarch: $(STAMP)
+	bash .ci/crossarch.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist

@@ -1,0 +1,54 @@
+"""Print digests of every kernel's output on fixed integer inputs (one line each).
+
+Run under different environments (NUMBA_DISABLE_JIT=1, NUMBA_NUM_THREADS=1, default)
+by tests/core/test_kernels.py; every line must be identical across them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+import numpy as np
+
+
+def digest(a: object) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:24]
+
+
+def inputs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.Generator(np.random.PCG64(20261127))
+    rows = rng.integers(-(1 << 20), 1 << 20, size=(300, 16), dtype=np.int64).astype(np.int32)
+    rows[100:140] = rows[7]  # many exact ties
+    queries = rng.integers(-(1 << 20), 1 << 20, size=(5, 16), dtype=np.int64).astype(np.int32)
+    return rows, queries
+
+
+def main() -> int:
+    from valori_store import ValoriStore
+    from valori_store.kernels import (
+        candidate_thresholds, dot_keys, dot_keys_batch, l2_keys, l2_keys_batch, normalize_rows, select_candidates,
+    )
+
+    rows, queries = inputs()
+    normed, zero = normalize_rows(rows)
+    print("normalize", digest(normed), digest(zero))
+    for name, kernel in (("dot", dot_keys), ("l2", l2_keys)):
+        keys = np.stack([kernel(rows, len(rows), q) for q in queries])
+        print(name, digest(keys))
+        print(name, "select", digest(np.concatenate([select_candidates(k, np.zeros(0, np.uint8), 10) for k in keys])))
+    print("dot batch", digest(dot_keys_batch(rows, len(rows), queries)))
+    print("l2 batch", digest(l2_keys_batch(rows, len(rows), queries)))
+    mask = (np.arange(len(rows)) % 3 == 0).astype(np.uint8)
+    print("thresholds", digest(candidate_thresholds(dot_keys_batch(rows, len(rows), queries), mask, 7)))
+    for metric in ("cosine", "dot", "l2"):
+        store = ValoriStore(16, metric)
+        store.upsert(rows / 65536.0, ids=[f"r{i:03d}" for i in range(len(rows))],
+                     metadatas=[{"m": i % 3} for i in range(len(rows))])
+        res = store.search_batch(queries / 65536.0, k=12, filter={"m": {"$ne": 1}})
+        print(metric, "search", store.state_hash()[:24], ";".join(",".join(f"{h.id}:{h.raw}" for h in r) for r in res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
