@@ -70,6 +70,15 @@ def canonical_metadata(metadata: Any, position: int) -> bytes:
     return out
 
 
+def is_canonical_metadata(blob: bytes) -> bool:
+    """True if ``blob`` is exactly the canonical encoding of a JSON object."""
+    try:
+        value = json.loads(blob)
+        return type(value) is dict and canonical_json(value) == blob
+    except (ValueError, MetadataError, RecursionError):
+        return False
+
+
 def decode_metadata(blob: bytes) -> dict[str, Any]:
     """Fresh dict from canonical metadata bytes (callers may mutate it freely)."""
     return json.loads(blob)

@@ -6,9 +6,11 @@ Layout::
     <dir>/events.vlog         the append-only event log (never truncated except a torn tail)
     <dir>/images/<seq>.vimg   one checkpoint image per checkpoint
 
-Recovery: the newest image that verifies, then the log frames after it. A torn final
-frame is cut off with a warning stating how many bytes were dropped; damage before the
-tail raises CorruptFileError.
+Recovery: every log frame is checked (CRC, sequence number, hash chain); then the newest
+image whose position and chain hash match the log is loaded and the events after it are
+applied. A torn final frame is cut off with a TornTailWarning stating how many bytes were
+dropped (and images of checkpoints it removed are deleted); damage before the tail raises
+CorruptFileError.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import BinaryIO
 
 from . import events, images, machine
 from .atomic import fsync_dir, write_atomic
-from .errors import CorruptFileError, LockedError, NotFoundError
-from .eventlog import FILE_HEADER, FILE_HEADER_SIZE, GENESIS, FileLog, Frame, ScanResult, check_file_header, iter_frames
+from .errors import CorruptFileError, InputError, LockedError, NotFoundError
+from .eventlog import FILE_HEADER, FILE_HEADER_SIZE, GENESIS, FileLog, Frame, check_file_header, encode_frame
+from .eventlog import scan as scan_frames
 from .records import Checkpoint
 from .table import RecordTable
 
@@ -32,7 +35,11 @@ LOCK_NAME = "LOCK"
 IMAGES = "images"
 
 
-class TornTailWarning(UserWarning):
+class RecoveryWarning(UserWarning):
+    """Recovery worked around a problem (a skipped image, a failed image write...)."""
+
+
+class TornTailWarning(RecoveryWarning):
     """A torn final log record was cut off during recovery."""
 
 
@@ -74,31 +81,38 @@ def release_lock(fd: int) -> None:
 
 
 def exists(root: Path) -> bool:
-    return (root / LOG_NAME).exists()
+    """True if ``root`` holds a store log (created atomically, so complete or absent)."""
+    return (root / LOG_NAME).is_file()
 
 
 def create(root: Path, dim: int, metric: str, durability: str) -> Recovered:
-    """Initialise a new store directory with a log holding its create event."""
+    """Initialise a new store directory; its log (header + create event) appears atomically."""
     root.mkdir(parents=True, exist_ok=True)
     (root / IMAGES).mkdir(exist_ok=True)
     fd = acquire_lock(root)
+    fh: BinaryIO | None = None
     try:
         if exists(root):
             raise CorruptFileError(f"{root} already holds a store")
-        write_atomic(root / LOG_NAME, FILE_HEADER)
-        fh: BinaryIO = open(root / LOG_NAME, "r+b")
-        log = FileLog(fh, FILE_HEADER_SIZE, GENESIS, 0, "fsync")
-        log.append(events.CREATE, events.encode(events.Create(dim, metric)))
-        log.durability = durability
-        fsync_dir(root)
+        frame, chain = encode_frame(0, events.CREATE, events.encode(events.Create(dim, metric)), GENESIS)
+        write_atomic(root / LOG_NAME, FILE_HEADER + frame)
+        fh = open(root / LOG_NAME, "r+b")
+        log = FileLog(fh, FILE_HEADER_SIZE + len(frame), chain, 1, durability)
         return Recovered(RecordTable(dim), metric, log, [], fd, 0)
     except BaseException:
+        if fh is not None:
+            fh.close()
         release_lock(fd)
         raise
 
 
-def _newest_image(root: Path, log_size: int) -> images.Image | None:
-    """The newest image that verifies and lies inside the log; skips bad ones with a warning."""
+def _usable_image(root: Path, frames: list[Frame]) -> images.Image | None:
+    """The newest image that verifies and whose position and chain hash match the log.
+
+    An image that fails its digest is skipped with a RecoveryWarning. An image that does
+    not match the log (e.g. written before a torn tail was cut off) is skipped silently:
+    it describes a state the log no longer leads to.
+    """
     folder = root / IMAGES
     if not folder.is_dir():
         return None
@@ -106,33 +120,71 @@ def _newest_image(root: Path, log_size: int) -> images.Image | None:
         try:
             img = images.decode(path.read_bytes(), str(path))
         except CorruptFileError as exc:
-            warnings.warn(f"skipping unusable checkpoint image: {exc}", TornTailWarning, stacklevel=4)
+            warnings.warn(f"skipping unusable checkpoint image: {exc}", RecoveryWarning, stacklevel=4)
             continue
-        if img.log_end <= log_size:
+        if img.seq < len(frames) and frames[img.seq].end == img.log_end and frames[img.seq].chain == img.chain:
             return img
     return None
 
 
-def recover(root: Path, durability: str) -> Recovered:
-    """Open an existing directory: newest valid image + log tail (see module docstring)."""
+def _remove_stale_images(root: Path, log_end: int) -> None:
+    """Delete images of checkpoints that a torn-tail cut removed from the log."""
+    for path in (root / IMAGES).glob("*.vimg"):
+        try:
+            img = images.decode(path.read_bytes(), str(path))
+        except CorruptFileError:
+            continue
+        if img.log_end > log_end:
+            path.unlink()
+
+
+def recover(root: Path, durability: str, dim: int | None = None, metric: str | None = None) -> Recovered:
+    """Open an existing directory (see module docstring).
+
+    Every frame of the log is checked (CRC, sequence, hash chain) before anything is
+    trusted; the state is then the newest image consistent with the log plus the events
+    after it. ``dim``/``metric``, when given, must match the store (InputError before any
+    repair is made).
+    """
     if not exists(root):
         raise NotFoundError(f"no valori store at {root} (no {LOG_NAME}); pass dim= to create one")
     fd = acquire_lock(root)
+    fh: BinaryIO | None = None
     try:
         log_path = root / LOG_NAME
-        fh: BinaryIO = open(log_path, "r+b")
-        size = os.fstat(fh.fileno()).st_size
-        head = fh.read(FILE_HEADER_SIZE)
-        check_file_header(head, str(log_path))
-        img = _newest_image(root, size)
+        what = str(log_path)
+        fh = open(log_path, "r+b")
+        data = fh.read()
+        check_file_header(data, what)
+        scan = scan_frames(data, what)
+        frames = scan.frames
+        if not frames or frames[0].kind != events.CREATE:
+            raise CorruptFileError(f"{what}: the log does not start with a create event")
+        shape = events.decode(events.CREATE, frames[0].payload, 0, what, frames[0].offset)
+        assert isinstance(shape, events.Create)
+        if (dim is not None and dim != shape.dim) or (metric is not None and metric != shape.metric):
+            raise InputError(
+                f"{root} holds a store with dim={shape.dim}, metric={shape.metric!r}; "
+                f"you asked for dim={dim}, metric={metric!r}"
+            )
+        img = _usable_image(root, frames)
         if img is None:
-            full = machine.replay(_read(fh, 0), str(log_path))
-            table, metric, cps = full.table, full.metric, list(full.checkpoints)
-            scan = full.scan
-            assert scan is not None
+            table, first = RecordTable(shape.dim), 1
         else:
-            table, metric, cps = img.table, img.metric, list(img.checkpoints)
-            scan = _apply_tail(fh, img, table, cps, str(log_path))
+            table, first = img.table, img.seq + 1
+        cps: list[Checkpoint] = []
+        for frame in frames[1:]:
+            if frame.kind == events.CREATE:
+                raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
+            if frame.seq < first and frame.kind != events.CHECKPOINT:
+                continue
+            ev = events.decode(frame.kind, frame.payload, shape.dim, what, frame.offset)
+            if frame.seq >= first:
+                machine.apply(table, ev)
+            if isinstance(ev, events.CheckpointMark):
+                cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
+        del frames, data
+        scan.frames = []
         dropped = scan.torn_bytes
         if dropped:
             warnings.warn(
@@ -144,32 +196,14 @@ def recover(root: Path, durability: str) -> Recovered:
             fh.truncate(scan.good_end)
             fh.flush()
             os.fsync(fh.fileno())
+            _remove_stale_images(root, scan.good_end)
         log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability)
-        return Recovered(table, metric, log, cps, fd, dropped)
+        return Recovered(table, shape.metric, log, cps, fd, dropped)
     except BaseException:
+        if fh is not None:
+            fh.close()
         release_lock(fd)
         raise
-
-
-def _read(fh: BinaryIO, offset: int) -> bytes:
-    fh.seek(offset)
-    return fh.read()
-
-
-def _apply_tail(fh: BinaryIO, img: images.Image, table: RecordTable, cps: list[Checkpoint], what: str) -> ScanResult:
-    tail = _read(fh, img.log_end)
-    dim = table.dim
-    for item in iter_frames(tail, what, start=0, prev_chain=img.chain, first_seq=img.seq + 1, base=img.log_end):
-        if isinstance(item, ScanResult):
-            return item
-        frame: Frame = item
-        ev = events.decode(frame.kind, frame.payload, dim, what, frame.offset)
-        if isinstance(ev, events.Create):
-            raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
-        machine.apply(table, ev)
-        if isinstance(ev, events.CheckpointMark):
-            cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
-    raise AssertionError("unreachable")
 
 
 def write_image(root: Path, seq: int, log: FileLog, checkpoints: list[Checkpoint], snap: bytes) -> None:

@@ -9,10 +9,12 @@ File layout: a 16-byte header (``"VALORILG"``, u16 version, 6 zero bytes) then f
     u32 total frame length (for backward scans)
 
 ``h_{-1}`` is 32 zero bytes. The same operations give the same log bytes in memory and
-on disk. Recovery rule (docs/format.md): damage confined to the *last* frame (a short
-header, a frame that runs past the end of the file, a zero-filled tail, or a final frame
-whose checksums fail) is a torn write and is cut off with a warning; damage to any
-earlier frame is corruption and raises CorruptFileError with the offset.
+on disk. Recovery rule (docs/format.md): a torn write is fewer than 20 bytes after the
+last good frame, a zero-filled tail, a frame whose valid header says it runs past the
+end of the file, or a complete final frame whose sequence number, chain hash or trailing
+length is wrong; it is cut off with a warning. Anything else (a damaged header with
+data after it, any damaged frame that is not the last) is corruption and raises
+CorruptFileError with the offset.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import CorruptFileError
+from .errors import CorruptFileError, FormatVersionError
 
 FILE_MAGIC = b"VALORILG"
 FILE_VERSION = 1
@@ -87,8 +89,10 @@ def check_file_header(data: bytes | memoryview, what: str) -> None:
     if bytes(data[:8]) != FILE_MAGIC:
         raise CorruptFileError(f"{what}: not a valori log (bad magic at offset 0)")
     version = int.from_bytes(bytes(data[8:10]), "little")
-    if version != FILE_VERSION or any(bytes(data[10:16])):
-        raise CorruptFileError(f"{what}: unsupported log version {version} at offset 8")
+    if any(bytes(data[10:16])):
+        raise CorruptFileError(f"{what}: reserved log header bytes are not zero")
+    if version != FILE_VERSION:
+        raise FormatVersionError(f"{what}: log file version {version} is not supported (this valori-store reads {FILE_VERSION})")
 
 
 def iter_frames(

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .binary import Reader, blob, le_int32_bytes, opt_str, u32, u64
-from .errors import CorruptFileError
+from .canonical import is_canonical_metadata
+from .errors import CorruptFileError, FormatVersionError
 from .snapshot import DIGEST_SIZE, FORMAT_VERSION
 from .spec import MAX_DIM, METRICS, SPEC_VERSION
 
@@ -110,7 +111,10 @@ def _read_upsert(r: Reader, dim: int) -> Upsert:
     for _ in range(count):
         ids.append(r.text())
         texts.append(r.opt_text())
-        metas.append(r.blob())
+        meta = r.blob()
+        if not is_canonical_metadata(meta):
+            raise r.fail("metadata is not canonical JSON")
+        metas.append(meta)
     rows = r.int32_matrix(count, dim)
     return Upsert(ids, rows, texts, metas)
 
@@ -136,7 +140,10 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
     elif kind == CREATE:
         d, m, spec, fmt = r.u32(), r.u8(), r.u16(), r.u16()
         if spec != SPEC_VERSION or fmt != FORMAT_VERSION:
-            raise CorruptFileError(f"{what}: log written by format {fmt} / spec {spec}, unsupported")
+            raise FormatVersionError(
+                f"{what}: log written by format {fmt} / numeric spec {spec}; this valori-store reads format "
+                f"{FORMAT_VERSION} / spec {SPEC_VERSION}"
+            )
         if m >= len(METRICS) or not 1 <= d <= MAX_DIM:
             raise r.fail("bad create event")
         ev = Create(d, METRICS[m])

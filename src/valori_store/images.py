@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import snapshot
 from .binary import Reader, opt_str, u32, u64
-from .errors import CorruptFileError
+from .errors import CorruptFileError, FormatVersionError
 from .records import Checkpoint
 from .table import RecordTable
 
@@ -64,8 +64,9 @@ def decode(data: bytes, what: str) -> Image:
     r = Reader(body, what)
     r.take(8)
     if r.u16() != VERSION:
-        raise CorruptFileError(f"{what}: unsupported image version")
-    r.take(6)
+        raise FormatVersionError(f"{what}: unsupported image version")
+    if any(r.take(6)):
+        raise CorruptFileError(f"{what}: reserved image header bytes are not zero")
     seq, log_end, chain = r.u64(), r.u64(), bytes(r.take(32))
     cps = []
     for _ in range(r.u32()):

@@ -20,14 +20,14 @@ import hashlib
 import struct
 
 from .binary import Reader, blob, le_int32_bytes, opt_str
-from .canonical import decode_metadata
+from .canonical import is_canonical_metadata
 from .errors import CorruptFileError, FormatVersionError
 from .spec import MAX_DIM, METRICS, SPEC_VERSION
 from .table import RecordTable
 
 MAGIC = b"VALORIS\x00"
 FORMAT_VERSION = 1
-HEADER = struct.Struct("<8sHHB3xI4xQQQQ8x")
+HEADER = struct.Struct("<8sHHB3sI4sQQQQ8s")
 HEADER_SIZE = HEADER.size  # 64
 DIGEST_SIZE = 32
 PERSON = b"valori-state-v1"
@@ -50,8 +50,8 @@ def _parts(table: RecordTable, metric: str) -> list[bytes | memoryview]:
     vec_off = HEADER_SIZE
     rec_off = vec_off + len(vectors)
     header = HEADER.pack(
-        MAGIC, FORMAT_VERSION, SPEC_VERSION, METRICS.index(metric), table.dim, len(order), vec_off, rec_off,
-        len(records),
+        MAGIC, FORMAT_VERSION, SPEC_VERSION, METRICS.index(metric), bytes(3), table.dim, bytes(4), len(order),
+        vec_off, rec_off, len(records), bytes(8),
     )
     return [header, vectors, records]
 
@@ -76,9 +76,11 @@ def read_header(data: bytes | memoryview, what: str = "snapshot") -> dict[str, i
     """Parse and check the 64-byte header only (no digest check): for `inspect`."""
     if len(data) < HEADER_SIZE:
         raise CorruptFileError(f"{what}: {len(data)} bytes is too short for a valori snapshot header")
-    magic, fmt, spec, metric, dim, count, vec_off, rec_off, rec_len = HEADER.unpack_from(data, 0)
+    magic, fmt, spec, metric, r1, dim, r2, count, vec_off, rec_off, rec_len, r3 = HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise CorruptFileError(f"{what}: not a valori snapshot (bad magic {magic!r} at offset 0)")
+    if any(r1) or any(r2) or any(r3):
+        raise CorruptFileError(f"{what}: reserved header bytes are not zero")
     if fmt != FORMAT_VERSION or spec != SPEC_VERSION:
         raise FormatVersionError(
             f"{what}: format version {fmt} / numeric spec {spec} is not supported by this "
@@ -97,13 +99,12 @@ def read_header(data: bytes | memoryview, what: str = "snapshot") -> dict[str, i
 def decode(data: bytes | memoryview, what: str = "snapshot") -> tuple[RecordTable, str]:
     """Verify and parse snapshot bytes; returns (table, metric).
 
-    Checks the digest before trusting any length, then every length and the canonical
-    id order. Any mismatch raises CorruptFileError naming the offset.
+    Checks the magic, then the digest before trusting any field, then the versions, every
+    length, the canonical id order and that metadata is canonical JSON. Any mismatch raises CorruptFileError naming the offset.
     """
     view = memoryview(data)
-    header = read_header(view, what)
-    if len(view) < HEADER_SIZE + DIGEST_SIZE:
-        raise CorruptFileError(f"{what}: truncated ({len(view)} bytes)")
+    if len(view) < HEADER_SIZE + DIGEST_SIZE or bytes(view[:8]) != MAGIC:
+        raise CorruptFileError(f"{what}: not a valori snapshot (bad magic or only {len(view)} bytes)")
     body, digest = view[:-DIGEST_SIZE], bytes(view[-DIGEST_SIZE:])
     h = new_hasher()
     h.update(body)
@@ -111,6 +112,7 @@ def decode(data: bytes | memoryview, what: str = "snapshot") -> tuple[RecordTabl
         raise CorruptFileError(
             f"{what}: digest mismatch (the file is corrupted or truncated; {len(view)} bytes read)"
         )
+    header = read_header(view, what)
     dim, count = int(header["dim"]), int(header["count"])
     vec_off, rec_off, rec_len = (int(header[k]) for k in ("vectors_offset", "records_offset", "records_length"))
     if vec_off != HEADER_SIZE or rec_off != vec_off + count * dim * 4 or rec_off + rec_len != len(body):
@@ -131,10 +133,8 @@ def decode(data: bytes | memoryview, what: str = "snapshot") -> tuple[RecordTabl
         ids.append(rid)
         texts.append(reader.opt_text())
         meta = reader.blob()
-        try:
-            decode_metadata(meta)
-        except ValueError:
-            raise reader.fail(f"record {i}: metadata is not valid JSON") from None
+        if not is_canonical_metadata(meta):
+            raise reader.fail(f"record {i}: metadata is not canonical JSON")
         metas.append(meta)
     reader.end()
     table.upsert(ids, vectors, texts, metas)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -92,16 +93,10 @@ class ValoriStore:
         if root.exists() and not root.is_dir():
             raise InputError(f"{root} is a file; ValoriStore.open takes a directory (use ValoriStore.load for snapshots)")
         if directory.exists(root):
-            rec = directory.recover(root, durability)
-            if (dim is not None and spec.check_dim(dim) != rec.table.dim) or (
-                metric is not None and metric != rec.metric
-            ):
-                directory.release_lock(rec.lock_fd)
-                rec.log.close()
-                raise InputError(
-                    f"{root} holds a store with dim={rec.table.dim}, metric={rec.metric!r}; "
-                    f"you asked for dim={dim}, metric={metric!r}"
-                )
+            rec = directory.recover(
+                root, durability, None if dim is None else spec.check_dim(dim),
+                None if metric is None else spec.check_metric(metric),
+            )
         else:
             if dim is None:
                 raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
@@ -138,7 +133,7 @@ class ValoriStore:
         try:
             return cls.from_bytes(data)
         except CorruptFileError as exc:
-            raise CorruptFileError(f"{p}: {exc}") from None
+            raise type(exc)(f"{p}: {exc}") from None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -340,10 +335,10 @@ class ValoriStore:
                     directory.write_image(self._root, seq, self._log, list(self._checkpoints), snapshot.encode(
                         self._table, self._metric))
                 except OSError as exc:  # the checkpoint is in the log; only the fast path is lost
-                    import warnings
-
-                    warnings.warn(f"checkpoint {seq} is logged but its image could not be written: {exc}",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"checkpoint {seq} is logged but its image could not be written ({exc}); "
+                        f"restoring it will replay the log instead", directory.RecoveryWarning, stacklevel=2,
+                    )
             return cp
 
     def history(self) -> list[Checkpoint]:
