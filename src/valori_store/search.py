@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import KEY_KERNELS, candidate_thresholds, select_candidates
+from .kernels.scores import QUERY_TILE
 from .table import RecordTable
 
 INT64_MAX = (1 << 63) - 1
@@ -83,10 +84,12 @@ def search_many(
     kernel = KEY_KERNELS[metric][1]
     out: list[list[tuple[int, int]]] = []
     for start in range(0, len(queries), QUERY_BLOCK):
-        block = np.ascontiguousarray(queries[start : start + QUERY_BLOCK])
+        real = queries[start : start + QUERY_BLOCK]
+        block = np.zeros((-(-len(real) // QUERY_TILE) * QUERY_TILE, table.dim), dtype=np.int32)
+        block[: len(real)] = real  # zero padding rows are scored and ignored
         keys = kernel(table.matrix, n, block)
         thresholds = candidate_thresholds(keys, mask, k)
-        for qi in range(len(block)):
+        for qi in range(len(real)):
             hit = keys[qi] >= thresholds[qi]
             if allowed is not None:
                 hit &= allowed

@@ -37,10 +37,10 @@ def main() -> int:
         keys = np.stack([kernel(rows, len(rows), q) for q in queries])
         print(name, digest(keys))
         print(name, "select", digest(np.concatenate([select_candidates(k, np.zeros(0, np.uint8), 10) for k in keys])))
-    print("dot batch", digest(dot_keys_batch(rows, len(rows), queries)))
-    print("l2 batch", digest(l2_keys_batch(rows, len(rows), queries)))
+    print("dot batch", digest(dot_keys_batch(rows, len(rows), np.vstack([queries, queries[:3]]))))
+    print("l2 batch", digest(l2_keys_batch(rows, len(rows), np.vstack([queries, queries[:3]]))))
     mask = (np.arange(len(rows)) % 3 == 0).astype(np.uint8)
-    print("thresholds", digest(candidate_thresholds(dot_keys_batch(rows, len(rows), queries), mask, 7)))
+    print("thresholds", digest(candidate_thresholds(dot_keys_batch(rows, len(rows), np.vstack([queries, queries[:3]])), mask, 7)))
     for metric in ("cosine", "dot", "l2"):
         store = ValoriStore(16, metric)
         store.upsert(rows / 65536.0, ids=[f"r{i:03d}" for i in range(len(rows))],

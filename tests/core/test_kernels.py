@@ -84,7 +84,10 @@ def test_score_kernels_match_python_ints_within_the_proven_bound(data: st.DataOb
             continue
         expected = _python_keys(metric, rows, q)
         assert kernel(rows, n, q).tolist() == expected
-        assert batch(rows, n, q[None, :].copy())[0].tolist() == expected
+        tile = np.stack([q, q[::-1], q, np.zeros_like(q)])  # a full query tile of four
+        got = batch(rows, n, tile)
+        assert got[0].tolist() == expected and got[2].tolist() == expected
+        assert got[1].tolist() == _python_keys(metric, rows, q[::-1].copy())
 
 
 def test_extreme_values_at_the_bound() -> None:
@@ -95,6 +98,19 @@ def test_extreme_values_at_the_bound() -> None:
 
     assert not fits_int64("dot", 2, 2**31, 2**31)  # the proof is conservative here
     assert dot_keys(rows, 2, q).tolist() == _python_keys("dot", rows, q)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 2047, 2048, 2049, 4101])
+def test_batched_kernels_equal_single_query_kernels(n: int) -> None:
+    """Register blocking (2 rows x 4 queries, odd leftovers, chunk edges) changes no bit."""
+    rng = np.random.Generator(np.random.PCG64(n))
+    rows = rng.integers(-(2**20), 2**20, size=(n, 9)).astype(np.int32)
+    qs = rng.integers(-(2**20), 2**20, size=(8, 9)).astype(np.int32)
+    dots = dot_keys_batch(rows, n, qs)
+    l2s = l2_keys_batch(rows, n, qs)
+    for i, q in enumerate(qs):
+        assert dots[i].tolist() == dot_keys(rows, n, q).tolist()
+        assert l2s[i].tolist() == l2_keys(rows, n, q).tolist()
 
 
 def _reference_candidates(keys: np.ndarray, mask: np.ndarray | None, k: int) -> list[int]:
@@ -143,7 +159,7 @@ def test_no_kernel_uses_fastmath() -> None:
 def test_one_thread_and_all_threads_agree() -> None:
     rng = np.random.Generator(np.random.PCG64(5))
     rows = rng.integers(-(2**16), 2**16, size=(5000, 64)).astype(np.int32)
-    qs = rng.integers(-(2**16), 2**16, size=(9, 64)).astype(np.int32)
+    qs = rng.integers(-(2**16), 2**16, size=(12, 64)).astype(np.int32)
     before = numba.get_num_threads()
     outs = []
     try:

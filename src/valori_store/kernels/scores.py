@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .options import PARALLEL, ROW_CHUNK
+from .options import PARALLEL, ROW_CHUNK, SERIAL
 
 
 @njit(**PARALLEL)
@@ -47,30 +47,87 @@ def l2_keys(matrix: np.ndarray, n: int, query: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Queries per register block of the batched kernels; callers pad batches to a multiple.
+QUERY_TILE = 4
+
+
+@njit(**SERIAL)
+def _dot_row(matrix: np.ndarray, i: int, queries: np.ndarray, q: int, out: np.ndarray) -> None:
+    """Leftover single row against a tile of QUERY_TILE queries."""
+    a0 = np.int64(0)
+    a1 = np.int64(0)
+    a2 = np.int64(0)
+    a3 = np.int64(0)
+    for j in range(matrix.shape[1]):
+        m = np.int64(matrix[i, j])
+        a0 += m * np.int64(queries[q, j])
+        a1 += m * np.int64(queries[q + 1, j])
+        a2 += m * np.int64(queries[q + 2, j])
+        a3 += m * np.int64(queries[q + 3, j])
+    out[q, i] = a0
+    out[q + 1, i] = a1
+    out[q + 2, i] = a2
+    out[q + 3, i] = a3
+
+
 @njit(**PARALLEL)
 def dot_keys_batch(matrix: np.ndarray, n: int, queries: np.ndarray) -> np.ndarray:
-    """(n_queries, n) keys: dot products of every query with every row.
+    """(n_queries, n) exact dot products; ``n_queries`` must be a multiple of QUERY_TILE.
 
-    Rows are the outer loop so each row is read from memory once per batch.
+    Register-blocked: two rows times four queries per pass, so each loaded value is used
+    four or two times. Integer sums, so the blocking cannot change a bit.
     """
     d = matrix.shape[1]
     nq = queries.shape[0]
     out = np.empty((nq, n), dtype=np.int64)
     chunks = (n + ROW_CHUNK - 1) // ROW_CHUNK
     for c in prange(chunks):
-        stop = min(n, (c + 1) * ROW_CHUNK)
-        for i in range(c * ROW_CHUNK, stop):
-            for q in range(nq):
-                acc = np.int64(0)
+        start = c * ROW_CHUNK
+        stop = min(n, start + ROW_CHUNK)
+        i = start
+        while i + 1 < stop:
+            for q in range(0, nq, QUERY_TILE):
+                a0 = np.int64(0)
+                a1 = np.int64(0)
+                a2 = np.int64(0)
+                a3 = np.int64(0)
+                b0 = np.int64(0)
+                b1 = np.int64(0)
+                b2 = np.int64(0)
+                b3 = np.int64(0)
                 for j in range(d):
-                    acc += np.int64(matrix[i, j]) * np.int64(queries[q, j])
-                out[q, i] = acc
+                    m = np.int64(matrix[i, j])
+                    p = np.int64(matrix[i + 1, j])
+                    x0 = np.int64(queries[q, j])
+                    x1 = np.int64(queries[q + 1, j])
+                    x2 = np.int64(queries[q + 2, j])
+                    x3 = np.int64(queries[q + 3, j])
+                    a0 += m * x0
+                    a1 += m * x1
+                    a2 += m * x2
+                    a3 += m * x3
+                    b0 += p * x0
+                    b1 += p * x1
+                    b2 += p * x2
+                    b3 += p * x3
+                out[q, i] = a0
+                out[q + 1, i] = a1
+                out[q + 2, i] = a2
+                out[q + 3, i] = a3
+                out[q, i + 1] = b0
+                out[q + 1, i + 1] = b1
+                out[q + 2, i + 1] = b2
+                out[q + 3, i + 1] = b3
+            i += 2
+        if i < stop:
+            for q in range(0, nq, QUERY_TILE):
+                _dot_row(matrix, i, queries, q, out)
     return out
 
 
 @njit(**PARALLEL)
 def l2_keys_batch(matrix: np.ndarray, n: int, queries: np.ndarray) -> np.ndarray:
-    """(n_queries, n) keys: minus squared L2 distances of every query to every row."""
+    """(n_queries, n) minus exact squared L2 distances; ``n_queries`` a multiple of QUERY_TILE."""
     d = matrix.shape[1]
     nq = queries.shape[0]
     out = np.empty((nq, n), dtype=np.int64)
@@ -78,10 +135,23 @@ def l2_keys_batch(matrix: np.ndarray, n: int, queries: np.ndarray) -> np.ndarray
     for c in prange(chunks):
         stop = min(n, (c + 1) * ROW_CHUNK)
         for i in range(c * ROW_CHUNK, stop):
-            for q in range(nq):
-                acc = np.int64(0)
+            for q in range(0, nq, QUERY_TILE):
+                a0 = np.int64(0)
+                a1 = np.int64(0)
+                a2 = np.int64(0)
+                a3 = np.int64(0)
                 for j in range(d):
-                    diff = np.int64(matrix[i, j]) - np.int64(queries[q, j])
-                    acc += diff * diff
-                out[q, i] = -acc
+                    m = np.int64(matrix[i, j])
+                    e0 = m - np.int64(queries[q, j])
+                    e1 = m - np.int64(queries[q + 1, j])
+                    e2 = m - np.int64(queries[q + 2, j])
+                    e3 = m - np.int64(queries[q + 3, j])
+                    a0 += e0 * e0
+                    a1 += e1 * e1
+                    a2 += e2 * e2
+                    a3 += e3 * e3
+                out[q, i] = -a0
+                out[q + 1, i] = -a1
+                out[q + 2, i] = -a2
+                out[q + 3, i] = -a3
     return out
