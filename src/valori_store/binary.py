@@ -7,6 +7,7 @@ CorruptFileError with the offset, so a truncated or corrupted buffer is never tr
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -99,6 +100,27 @@ class Reader:
     def end(self) -> None:
         if self.pos != len(self.data):
             raise self.fail(f"{len(self.data) - self.pos} unexpected trailing bytes")
+
+
+def pack_records(ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> bytes:
+    """Concatenated (id blob, optional text, metadata blob) triples; see docs/format.md."""
+    pack = _U32.pack
+    none = pack(NONE_LEN)
+    parts: list[bytes] = []
+    add = parts.append
+    for rid, text, meta in zip(ids, texts, metas):
+        b = rid.encode("utf-8")
+        add(pack(len(b)))
+        add(b)
+        if text is None:
+            add(none)
+        else:
+            t = text.encode("utf-8")
+            add(pack(len(t)))
+            add(t)
+        add(pack(len(meta)))
+        add(meta)
+    return b"".join(parts)
 
 
 def le_int32_bytes(matrix: np.ndarray) -> bytes:

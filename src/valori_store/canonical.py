@@ -45,18 +45,42 @@ def _check_json(value: Any, path: str) -> None:
     )
 
 
+#: One reusable encoder (json.dumps with options builds a new encoder per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical UTF-8 JSON bytes of a JSON-native value (validated first)."""
     _check_json(value, "$")
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _flat_and_plain(metadata: dict[Any, Any]) -> bool:
+    """True for the common case: str keys and str/int/bool/None/finite-float values."""
+    for key, value in metadata.items():
+        if type(key) is not str:
+            return False
+        t = type(value)
+        if t in _SCALARS:
+            continue
+        if t is float and value - value == 0.0:  # finite (NaN and inf give NaN)
+            continue
+        return False
+    return True
 
 
 def canonical_metadata(metadata: Any, position: int) -> bytes:
     """Canonical bytes of one record's metadata; ``None`` means ``{}``."""
     if metadata is None:
         return b"{}"
+    if type(metadata) is dict and _flat_and_plain(metadata):
+        out = _ENCODER.encode(metadata).encode("utf-8")
+        if len(out) > MAX_FIELD_BYTES:
+            raise MetadataError(f"metadata #{position} is larger than 4 GiB encoded")
+        return out
     if not isinstance(metadata, Mapping):
         raise MetadataError(f"metadata #{position} must be a dict, got {type(metadata).__name__}")
     if type(metadata) is not dict:

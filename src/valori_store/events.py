@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .binary import Reader, blob, le_int32_bytes, opt_str, u32, u64
+from .binary import Reader, blob, le_int32_bytes, opt_str, pack_records, u32, u64
 from .canonical import is_canonical_metadata
 from .errors import CorruptFileError, FormatVersionError
 from .snapshot import DIGEST_SIZE, FORMAT_VERSION
@@ -75,13 +75,8 @@ Event = Create | Upsert | Delete | CheckpointMark | Restore
 
 
 def _upsert_payload(ev: Upsert) -> bytes:
-    parts = [u32(len(ev.ids))]
-    for rid, text, meta in zip(ev.ids, ev.texts, ev.metas):
-        parts.append(blob(rid.encode("utf-8")))
-        parts.append(opt_str(text))
-        parts.append(blob(meta))
-    parts.append(le_int32_bytes(ev.rows) if len(ev.ids) else b"")
-    return b"".join(parts)
+    vectors = le_int32_bytes(ev.rows) if len(ev.ids) else b""
+    return b"".join((u32(len(ev.ids)), pack_records(ev.ids, ev.texts, ev.metas), vectors))
 
 
 def _ids_payload(ids: list[str]) -> bytes:

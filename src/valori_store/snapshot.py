@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from .binary import Reader, blob, le_int32_bytes, opt_str
+from .binary import Reader, le_int32_bytes, pack_records
 from .canonical import is_canonical_metadata
 from .errors import CorruptFileError, FormatVersionError
 from .spec import MAX_DIM, METRICS, SPEC_VERSION
@@ -44,9 +44,8 @@ def _parts(table: RecordTable, metric: str) -> list[bytes | memoryview]:
     """The snapshot body (everything but the digest) as a list of buffers."""
     order = table.id_order()
     vectors = le_int32_bytes(table.matrix[order]) if order else b""
-    records = b"".join(
-        blob(table.ids[r].encode("utf-8")) + opt_str(table.texts[r]) + blob(table.metas[r]) for r in order
-    )
+    records = pack_records([table.ids[r] for r in order], [table.texts[r] for r in order],
+                           [table.metas[r] for r in order])
     vec_off = HEADER_SIZE
     rec_off = vec_off + len(vectors)
     header = HEADER.pack(

@@ -75,10 +75,11 @@ def check_dim(dim: Any) -> int:
 
 
 def to_float64_matrix(vectors: Any, dim: int) -> np.ndarray:
-    """Convert array-like input to a float64 (n, dim) matrix, exactly.
+    """Check array-like input: a numeric (n, dim) matrix whose float64 conversion is exact.
 
-    Accepts a single vector (1-D) or a batch (2-D). Raises VectorError for non-numeric
-    input and DimensionError for a wrong length.
+    Accepts a single vector (1-D) or a batch (2-D) of floats or ints (ints are range-checked
+    first, so widening them to float64 is exact). Returns the array in its own dtype.
+    Raises VectorError for non-numeric input and DimensionError for a wrong length.
     """
     if isinstance(vectors, np.ndarray):
         arr = vectors
@@ -103,14 +104,14 @@ def to_float64_matrix(vectors: Any, dim: int) -> np.ndarray:
     if arr.shape[1] != dim:
         raise DimensionError(f"vectors have dimension {arr.shape[1]}, the store has dimension {dim}")
     if np.issubdtype(arr.dtype, np.integer):
-        # ints beyond 2**53 are out of Q16.16 range anyway; check before converting.
+        # ints beyond 2**53 are out of Q16.16 range anyway; check before any conversion.
         if arr.size and (int(arr.max()) > 32768 or int(arr.min()) < -32768):
             bad = np.argwhere((arr > 32768) | (arr < -32768))[0]
             raise RangeError(
                 f"value {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside "
                 f"the Q16.16 range [-32768, 32768)"
             )
-    return arr.astype(np.float64, copy=False)
+    return arr
 
 
 def quantize(vectors: Any, dim: int) -> np.ndarray:
@@ -119,7 +120,7 @@ def quantize(vectors: Any, dim: int) -> np.ndarray:
     ``q = rint(float64(v) * 65536)``, round half to even. NaN/inf raise VectorError;
     values outside int32 raise RangeError naming the first offending (row, column).
     """
-    x = to_float64_matrix(vectors, dim)
+    x = to_float64_matrix(vectors, dim).astype(np.float64)
     finite = np.isfinite(x)
     if not finite.all():
         bad = np.argwhere(~finite)[0]

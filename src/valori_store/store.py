@@ -24,7 +24,7 @@ from .canonical import canonical_metadata, check_id, check_id_list, check_text, 
 from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
 from .eventlog import FileLog, MemoryLog
 from .filters import compile_filter, filter_mask
-from .kernels import normalize_rows
+from .kernels import normalize_rows, quantize_rows
 from .records import Checkpoint, Hit, Record
 from .rwlock import ReadWriteLock
 from .search import search_many, search_one
@@ -42,6 +42,20 @@ def _check_k(k: Any) -> int:
 def _check_lengths(name: str, values: Sequence[Any] | None, n: int) -> None:
     if values is not None and len(values) != n:
         raise InputError(f"{name} has {len(values)} entries but {n} vectors were given; pass one per vector")
+
+
+def _quantize_fast(vectors: Any, dim: int) -> np.ndarray:
+    """:func:`spec.quantize` through the fused kernel; the spec raises the precise error."""
+    x = spec.to_float64_matrix(vectors, dim)
+    if x.dtype not in (np.float64, np.float32, np.float16):
+        x = x.astype(np.float64)
+    elif x.dtype == np.float16:
+        x = x.astype(np.float32)  # exact; numba has no float16 arithmetic
+    rows, status = quantize_rows(np.ascontiguousarray(x))
+    if status.any():
+        spec.quantize(x, dim)  # raises the error naming the offending index
+        raise AssertionError("quantize kernel and spec disagree")  # pragma: no cover
+    return rows
 
 
 class ValoriStore:
@@ -177,7 +191,7 @@ class ValoriStore:
     # ------------------------------------------------------------------ input preparation
     def _quantize(self, vectors: Any) -> np.ndarray:
         """Validated int32 rows as stored: Q16.16, integer-normalised under cosine."""
-        rows = spec.quantize(vectors, self.dim)
+        rows = _quantize_fast(vectors, self.dim)
         if self._metric == "cosine" and len(rows):
             normed, zero = normalize_rows(rows)
             if zero.any():

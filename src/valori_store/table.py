@@ -50,28 +50,32 @@ class RecordTable:
     def upsert(
         self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes]
     ) -> None:
-        """Insert or overwrite records; inputs are already validated and canonical."""
+        """Insert or overwrite records; inputs are already validated and canonical (ids unique)."""
         if len(ids) == 0:
             return
         if rows.size:
-            self.maxabs = max(self.maxabs, int(np.abs(rows.astype(np.int64)).max()))
-        new = sum(1 for i in ids if i not in self.row_of)
-        self._reserve(self.n + new)
+            self.maxabs = max(self.maxabs, abs(int(rows.min())), abs(int(rows.max())))
+        row_of = self.row_of
+        positions = np.empty(len(ids), dtype=np.int64)
+        fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
+        self._reserve(self.n + len(fresh))
         for k, rid in enumerate(ids):
-            row = self.row_of.get(rid)
-            if row is None:
-                row = self.n
-                self.n += 1
-                self.row_of[rid] = row
-                self.ids.append(rid)
-                self.texts.append(texts[k])
-                self.metas.append(metas[k])
-                self._meta_dicts.append(None)
-            else:
+            row = row_of.get(rid)
+            if row is not None:
                 self.texts[row] = texts[k]
                 self.metas[row] = metas[k]
                 self._meta_dicts[row] = None
-            self.matrix[row] = rows[k]
+                positions[k] = row
+        base = self.n
+        for offset, k in enumerate(fresh):
+            row_of[ids[k]] = base + offset
+            positions[k] = base + offset
+        self.ids.extend(ids[k] for k in fresh)
+        self.texts.extend(texts[k] for k in fresh)
+        self.metas.extend(metas[k] for k in fresh)
+        self._meta_dicts.extend([None] * len(fresh))
+        self.n += len(fresh)
+        self.matrix[positions] = rows
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove present ids (missing ones ignored); returns how many were removed."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from valori_store import DimensionError, RangeError, VectorError, ZeroVectorError, spec
 
@@ -115,3 +116,27 @@ def test_reference_top_k_orders_by_score_then_id_bytes() -> None:
     ids = ["b", "a", "z", "\u00e9"]  # 'é' sorts after ascii by UTF-8 bytes
     out = spec.top_k("dot", [1, 0], m, ids, 3)
     assert [i for i, _ in out] == ["a", "b", "\u00e9"]
+
+
+@given(
+    hnp.arrays(
+        st.sampled_from([np.float16, np.float32, np.float64]),
+        st.tuples(st.integers(1, 6), st.integers(1, 9)),
+        elements=st.floats(allow_nan=True, allow_infinity=True, width=16)
+        | st.floats(min_value=-40000, max_value=40000, width=32)
+        | st.sampled_from([0.5 / 65536, 1.5 / 65536, -2.5 / 65536, 32767.99998, -32768.0, 32768.0]),
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_fused_quantize_kernel_matches_spec(x: np.ndarray) -> None:
+    """The store's fused kernel gives the spec's integers, or the spec's very error."""
+    from valori_store.store import _quantize_fast
+
+    try:
+        expected = spec.quantize(x, x.shape[1])
+    except VectorError as exc:
+        with pytest.raises(type(exc)) as info:
+            _quantize_fast(x, x.shape[1])
+        assert str(info.value) == str(exc)
+        return
+    assert _quantize_fast(x, x.shape[1]).tolist() == expected.tolist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .normalize import isqrt, normalize_rows
+from .quantize import quantize_rows
 from .scores import dot_keys, dot_keys_batch, l2_keys, l2_keys_batch
 from .select import candidate_thresholds, select_candidates
 
@@ -22,5 +23,6 @@ __all__ = [
     "l2_keys",
     "l2_keys_batch",
     "normalize_rows",
+    "quantize_rows",
     "select_candidates",
 ]
