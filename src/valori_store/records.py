@@ -39,7 +39,7 @@ class Hit:
     ``raw`` is the exact integer score: the dot product of Q16.16 integers for
     ``cosine`` and ``dot`` (scale 2**32), the squared L2 distance for ``l2`` (scale
     2**32, lower is closer). ``score`` is a float where higher is always more similar:
-    ``raw / 2**32`` for cosine and dot, ``-sqrt(raw) / 2**16`` for l2.
+    ``raw / 2**32`` for cosine and dot, ``0.0 - sqrt(raw) / 2**16`` for l2 (never -0.0).
     """
 
     id: str

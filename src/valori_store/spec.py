@@ -25,8 +25,9 @@ Numbers (spec version 1)
 * **Reported float score** (higher is always more similar), one correctly rounded IEEE
   operation on the exact integer: ``raw / 2**32`` for ``dot``/``cosine`` (Python's
   int / int true division, correctly rounded);
-  ``-sqrt(raw) / 2**16`` for ``l2`` (``math.sqrt`` of the float64 of ``raw``; division by
-  a power of two and negation are exact).
+  ``0.0 - sqrt(raw) / 2**16`` for ``l2`` (``math.sqrt`` of the float64 of ``raw``; the
+  division by a power of two and the subtraction from zero are exact; a zero distance
+  scores +0.0, never -0.0).
 
 Order
 -----
@@ -186,7 +187,7 @@ def rank_key(metric: str, raw: int) -> int:
 def reported_score(metric: str, raw: int) -> float:
     """The float score of a raw integer score: one correctly rounded operation."""
     if metric == "l2":
-        return -(math.sqrt(raw) / SCALE)
+        return 0.0 - math.sqrt(raw) / SCALE  # 0.0 - x, not -x: a zero distance scores +0.0
     return raw / (1 << 32)  # int / int: the exact quotient, correctly rounded once
 
 

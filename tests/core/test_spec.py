@@ -109,6 +109,7 @@ def test_reported_scores_are_one_rounding_of_exact_integers() -> None:
     assert spec.reported_score("dot", raw) == float(Fraction(raw, 1 << 32))
     assert spec.reported_score("l2", 4 << 32) == -2.0
     assert spec.reported_score("l2", 0) == 0.0
+    assert math.copysign(1.0, spec.reported_score("l2", 0)) == 1.0  # +0.0, not -0.0
 
 
 def test_reference_top_k_orders_by_score_then_id_bytes() -> None:
