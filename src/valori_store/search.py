@@ -1,14 +1,17 @@
 """Exact top-k search over a record table, under the spec's total order.
 
-The int64 kernels run only when the caller's inputs provably cannot overflow:
-every partial sum is bounded by ``dim * max|a| * max|b|`` (dot, cosine) or
-``dim * (max|a| + max|b|)**2`` (l2). Otherwise an exact Python-integer path runs (slow,
-but reached only with component magnitudes in the thousands). Ties, including at the
+The int64 kernels score a row only when it provably cannot overflow: every partial sum
+is bounded by ``dim * max|a| * max|b|`` (dot, cosine) or ``dim * (max|a| + max|b|)**2``
+(l2), checked per row from its stored max|value|. Rows that fail the proof are scored by
+an exact Python-integer path (slow, but reached only with component magnitudes in the
+thousands), so one extreme record never slows down the others. Ties, including at the
 k-th place, are broken by id UTF-8 bytes, so results never depend on row layout,
 threads or batch composition.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -28,6 +31,13 @@ def fits_int64(metric: str, dim: int, query_maxabs: int, table_maxabs: int) -> b
     if metric == "l2":
         return dim * (query_maxabs + table_maxabs) ** 2 <= INT64_MAX
     return dim * query_maxabs * table_maxabs <= INT64_MAX
+
+
+def row_limit(metric: str, dim: int, query_maxabs: int) -> int:
+    """The largest per-row max|value| for which the int64 proof holds against this query."""
+    if metric == "l2":
+        return math.isqrt(INT64_MAX // dim) - query_maxabs
+    return INT64_MAX // (dim * query_maxabs) if query_maxabs else INT64_MAX
 
 
 def _exact_keys(metric: str, rows: np.ndarray, query: np.ndarray) -> list[int]:
@@ -53,19 +63,33 @@ def _raw(metric: str, key: int) -> int:
 def search_one(
     table: RecordTable, metric: str, query: np.ndarray, k: int, allowed: np.ndarray | None
 ) -> list[tuple[int, int]]:
-    """Top-k (row, raw) for one int32 query (already normalised for cosine)."""
+    """Top-k (row, raw) for one int32 query (already normalised for cosine).
+
+    Rows whose magnitude fails the int64 proof against this query are scored exactly with
+    Python integers; every other row by the kernel. The union of the kernel's candidates
+    and those exact rows holds the true top-k, which is then ordered exactly.
+    """
     n = table.n
     if n == 0 or k == 0:
         return []
-    mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
     qmax = int(np.abs(query.astype(np.int64)).max()) if query.size else 0
-    if fits_int64(metric, table.dim, qmax, table.maxabs):
+    limit = row_limit(metric, table.dim, qmax)
+    unsafe = table.rowmax[:n] > limit
+    if allowed is not None:
+        unsafe &= allowed
+    if not unsafe.any():
+        mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
         keys = KEY_KERNELS[metric][0](table.matrix, n, query)
         cands = select_candidates(keys, mask, k)
         return [(r, _raw(metric, key)) for r, key in _order(cands.tolist(), keys, table.ids, k)]
-    rows = np.arange(n) if allowed is None else np.flatnonzero(allowed)
-    exact = _exact_keys(metric, table.matrix[rows], query)
-    keyed = {int(r): key for r, key in zip(rows, exact)}
+    keyed: dict[int, int] = {}
+    safe = ~unsafe if allowed is None else (allowed & ~unsafe)
+    if safe.any():
+        keys = KEY_KERNELS[metric][0](table.matrix, n, query)
+        for r in select_candidates(keys, safe.view(np.uint8), k).tolist():
+            keyed[r] = int(keys[r])
+    rows = np.flatnonzero(unsafe)
+    keyed.update(zip(rows.tolist(), _exact_keys(metric, table.matrix[rows], query)))
     ranked = sorted((-key, table.ids[r].encode("utf-8"), r) for r, key in keyed.items())[:k]
     return [(r, _raw(metric, -neg)) for neg, _, r in ranked]
 
@@ -78,7 +102,7 @@ def search_many(
     if n == 0 or k == 0:
         return [[] for _ in range(len(queries))]
     qmax = int(np.abs(queries.astype(np.int64)).max()) if queries.size else 0
-    if not fits_int64(metric, table.dim, qmax, table.maxabs):
+    if not fits_int64(metric, table.dim, qmax, table.maxabs()):
         return [search_one(table, metric, q, k, allowed) for q in queries]
     mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
     kernel = KEY_KERNELS[metric][1]

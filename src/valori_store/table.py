@@ -31,8 +31,8 @@ class RecordTable:
         self.texts: list[str | None] = []
         self.metas: list[bytes] = []
         self._meta_dicts: list[dict[str, Any] | None] = []
-        #: Upper bound of |value| over every stored row (never decreases until rebuilt).
-        self.maxabs = 0
+        #: max |value| of each stored row (int64, parallel to ``matrix``): the overflow proof's input.
+        self.rowmax = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return self.n
@@ -46,6 +46,9 @@ class RecordTable:
         grown = np.zeros((new_cap, self.dim), dtype=np.int32)
         grown[: self.n] = self.matrix[: self.n]
         self.matrix = grown
+        rowmax = np.zeros(new_cap, dtype=np.int64)
+        rowmax[: self.n] = self.rowmax[: self.n]
+        self.rowmax = rowmax
 
     def upsert(
         self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes]
@@ -53,8 +56,6 @@ class RecordTable:
         """Insert or overwrite records; inputs are already validated and canonical (ids unique)."""
         if len(ids) == 0:
             return
-        if rows.size:
-            self.maxabs = max(self.maxabs, abs(int(rows.min())), abs(int(rows.max())))
         row_of = self.row_of
         positions = np.empty(len(ids), dtype=np.int64)
         fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
@@ -76,6 +77,8 @@ class RecordTable:
         self._meta_dicts.extend([None] * len(fresh))
         self.n += len(fresh)
         self.matrix[positions] = rows
+        wide = rows.astype(np.int64)
+        self.rowmax[positions] = np.maximum(wide.max(axis=1), -wide.min(axis=1)) if rows.size else 0
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove present ids (missing ones ignored); returns how many were removed."""
@@ -88,6 +91,7 @@ class RecordTable:
             if row != last:
                 moved = self.ids[last]
                 self.matrix[row] = self.matrix[last]
+                self.rowmax[row] = self.rowmax[last]
                 self.ids[row] = moved
                 self.texts[row] = self.texts[last]
                 self.metas[row] = self.metas[last]
@@ -98,6 +102,7 @@ class RecordTable:
             self.metas.pop()
             self._meta_dicts.pop()
             self.matrix[last] = 0
+            self.rowmax[last] = 0
             self.n -= 1
             removed += 1
         return removed
@@ -107,6 +112,10 @@ class RecordTable:
         self.__dict__.update(other.__dict__)
 
     # ------------------------------------------------------------------ reads
+    def maxabs(self) -> int:
+        """max |value| over the stored rows (0 when empty)."""
+        return int(self.rowmax[: self.n].max()) if self.n else 0
+
     def live_matrix(self) -> np.ndarray:
         """View of the stored rows, shape (n, dim)."""
         return self.matrix[: self.n]

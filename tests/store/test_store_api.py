@@ -345,3 +345,41 @@ def test_threads_mutate_and_search_safely() -> None:
     ref.upsert(data, ids=[f"w{t}-{i}" for t in range(4) for i in range(100)])
     assert s.state_hash() == ref.state_hash()
     assert s.verify().ok
+
+
+@pytest.mark.parametrize("metric", ["dot", "l2"])
+def test_mixed_magnitudes_split_between_kernel_and_exact_path(metric: str, monkeypatch) -> None:
+    """A few extreme rows take the exact path; the rest stay on the kernel; results exact."""
+    from valori_store import search as search_mod
+
+    rng = np.random.Generator(np.random.PCG64(21))
+    dim = 48
+    normal = rng.integers(-(1 << 16), 1 << 16, size=(200, dim)) / 65536.0
+    extreme = rng.integers(-(2**31), 2**31 - 1, size=(5, dim)) / 65536.0
+    s = ValoriStore(dim, metric)
+    s.upsert(np.vstack([normal, extreme]), ids=[f"n{i:03d}" for i in range(205)],
+             metadatas=[{"big": i >= 200} for i in range(205)])
+    exact_rows: list[int] = []
+    real = search_mod._exact_keys
+    monkeypatch.setattr(search_mod, "_exact_keys", lambda m, rows, q: exact_rows.append(len(rows)) or real(m, rows, q))
+    def overflow_possible(q: np.ndarray, rec) -> bool:  # the proof, in Python ints
+        qm = max(abs(int(v)) for v in spec.quantize(q, dim)[0])
+        rm = max(abs(int(v)) for v in rec.vector)
+        bound = dim * (qm + rm) ** 2 if metric == "l2" else dim * qm * rm
+        return bound > 2**63 - 1
+
+    saw_split = False
+    for q in (normal[3], extreme[1], extreme[1] / 64):
+        for flt, pred in ((None, None), ({"big": False}, lambda m: not m["big"])):
+            exact_rows.clear()
+            hits = s.search(q, k=12, filter=flt)
+            assert [(h.id, h.raw) for h in hits] == _reference(s, metric, q, 12, pred)
+            expected = [r for r in s.get(s.ids()) if (pred is None or pred(r.metadata)) and overflow_possible(q, r)]
+            assert sum(exact_rows) == len(expected)  # exactly the rows that fail the proof
+            saw_split |= 0 < len(expected) < 205
+    assert saw_split  # some query really mixed kernel rows and exact rows
+    # deleting the extreme rows brings every query back to the kernel
+    s.delete([f"n{i:03d}" for i in range(200, 205)])
+    exact_rows.clear()
+    s.search(normal[0], k=5)
+    assert exact_rows == []
