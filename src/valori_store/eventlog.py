@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,12 +52,16 @@ def chain_next(prev: bytes, head: bytes, payload: bytes | memoryview) -> bytes:
     return h.digest()
 
 
+def frame_parts(seq: int, kind: int, payload: bytes, prev_chain: bytes) -> tuple[bytes, bytes]:
+    """(frame header + its CRC, new chain hash); the frame is header, payload, chain, length."""
+    head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, len(payload), seq)
+    return head + CRC.pack(zlib.crc32(head)), chain_next(prev_chain, head, payload)
+
+
 def encode_frame(seq: int, kind: int, payload: bytes, prev_chain: bytes) -> tuple[bytes, bytes]:
     """Frame bytes and the new chain hash."""
-    head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, len(payload), seq)
-    chain = chain_next(prev_chain, head, payload)
-    total = OVERHEAD + len(payload)
-    return b"".join((head, CRC.pack(zlib.crc32(head)), payload, chain, CRC.pack(total))), chain
+    head, chain = frame_parts(seq, kind, payload, prev_chain)
+    return b"".join((head, payload, chain, CRC.pack(OVERHEAD + len(payload)))), chain
 
 
 @dataclass(frozen=True)
@@ -166,34 +171,15 @@ def scan(data: bytes | memoryview, what: str, **kwargs: object) -> ScanResult:
     raise AssertionError("unreachable")
 
 
-class MemoryLog:
-    """A log kept in a bytearray (in-memory stores)."""
+def spill_log() -> FileLog:
+    """A non-durable log for in-memory stores, kept in an unlinked temporary file.
 
-    durable = False
-
-    def __init__(self) -> None:
-        self.data = bytearray(FILE_HEADER)
-        self.chain = GENESIS
-        self.next_seq = 0
-
-    def append(self, kind: int, payload: bytes) -> int:
-        frame, chain = encode_frame(self.next_seq, kind, payload, self.chain)
-        self.data += frame
-        self.chain = chain
-        self.next_seq += 1
-        return self.next_seq - 1
-
-    def read_all(self) -> bytes:
-        return bytes(self.data)
-
-    def size(self) -> int:
-        return len(self.data)
-
-    def sync(self) -> None:
-        """Nothing to make durable."""
-
-    def close(self) -> None:
-        """Nothing to release."""
+    The records live in memory; their history is spilled to a temp file (the OS page
+    cache) so it does not double the process's resident memory. It vanishes on close.
+    """
+    fh = tempfile.TemporaryFile(prefix="valori-log-")
+    fh.write(FILE_HEADER)
+    return FileLog(fh, FILE_HEADER_SIZE, GENESIS, 0, "none", durable=False)
 
 
 class FileLog:
@@ -204,11 +190,13 @@ class FileLog:
     the OS on every append, never fsynced.
     """
 
-    durable = True
     BATCH_APPENDS = 64
     BATCH_BYTES = 4 << 20
 
-    def __init__(self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str) -> None:
+    def __init__(
+        self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str, durable: bool = True
+    ) -> None:
+        self.durable = durable
         self.fh = fh
         self.end = end
         self.chain = chain
@@ -218,10 +206,12 @@ class FileLog:
         self._unsynced_bytes = 0
 
     def append(self, kind: int, payload: bytes) -> int:
-        frame, chain = encode_frame(self.next_seq, kind, payload, self.chain)
+        head, chain = frame_parts(self.next_seq, kind, payload, self.chain)
         try:
             self.fh.seek(self.end)
-            self.fh.write(frame)
+            self.fh.write(head)  # written in pieces: no copy of a large payload
+            self.fh.write(payload)
+            self.fh.write(chain + CRC.pack(OVERHEAD + len(payload)))
             self.fh.flush()
             if self.durability == "fsync":
                 os.fsync(self.fh.fileno())
@@ -232,12 +222,12 @@ class FileLog:
                 self.fh.flush()
             finally:
                 raise
-        self.end += len(frame)
+        self.end += OVERHEAD + len(payload)
         self.chain = chain
         self.next_seq += 1
         if self.durability == "batch":
             self._unsynced_appends += 1
-            self._unsynced_bytes += len(frame)
+            self._unsynced_bytes += OVERHEAD + len(payload)
             if self._unsynced_appends >= self.BATCH_APPENDS or self._unsynced_bytes >= self.BATCH_BYTES:
                 self.sync()
         return self.next_seq - 1
@@ -252,12 +242,13 @@ class FileLog:
 
     def sync(self) -> None:
         self.fh.flush()
-        if self.durability != "none":
+        if self.durable and self.durability != "none":
             os.fsync(self.fh.fileno())
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
 
     def close(self) -> None:
         if not self.fh.closed:
-            self.sync()
+            if self.durable:
+                self.sync()
             self.fh.close()

@@ -22,9 +22,9 @@ from . import directory, events, machine, snapshot, spec
 from .atomic import write_atomic
 from .canonical import canonical_metadata, check_id, check_id_list, check_text, decode_metadata
 from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
-from .eventlog import FileLog, MemoryLog
+from .eventlog import FileLog, spill_log
 from .filters import compile_filter, filter_mask
-from .kernels import normalize_rows, quantize_rows
+from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
 from .records import Checkpoint, Hit, Record
 from .rwlock import ReadWriteLock
 from .search import search_many, search_one
@@ -51,7 +51,8 @@ def _quantize_fast(vectors: Any, dim: int) -> np.ndarray:
         x = x.astype(np.float64)
     elif x.dtype == np.float16:
         x = x.astype(np.float32)  # exact; numba has no float16 arithmetic
-    rows, status = quantize_rows(np.ascontiguousarray(x))
+    kernel = quantize_rows_serial if len(x) < SMALL_BATCH else quantize_rows
+    rows, status = kernel(np.ascontiguousarray(x))
     if status.any():
         spec.quantize(x, dim)  # raises the error naming the offending index
         raise AssertionError("quantize kernel and spec disagree")  # pragma: no cover
@@ -61,7 +62,8 @@ def _quantize_fast(vectors: Any, dim: int) -> np.ndarray:
 class ValoriStore:
     """A deterministic vector store.
 
-    ``ValoriStore(dim, metric)`` keeps everything in memory (its event log included);
+    ``ValoriStore(dim, metric)`` keeps its records in memory (its event log is spilled to an
+    unlinked temporary file, so history does not double resident memory);
     :meth:`open` keeps the log and checkpoint images in a directory and recovers them.
     Stored vectors are Q16.16 int32; under ``cosine`` they are integer-normalised at
     ingest. Results are ordered by score descending, then id ascending (UTF-8 bytes).
@@ -70,12 +72,12 @@ class ValoriStore:
     def __init__(self, dim: int, metric: str = "cosine") -> None:
         dim = spec.check_dim(dim)
         metric = spec.check_metric(metric)
-        log = MemoryLog()
+        log = spill_log()
         log.append(events.CREATE, events.encode(events.Create(dim, metric)))
         self._setup(RecordTable(dim), metric, log, [], None, None)
 
     def _setup(
-        self, table: RecordTable, metric: str, log: MemoryLog | FileLog, checkpoints: list[Checkpoint],
+        self, table: RecordTable, metric: str, log: FileLog, checkpoints: list[Checkpoint],
         root: Path | None, lock_fd: int | None,
     ) -> None:
         self._table = table
@@ -125,13 +127,10 @@ class ValoriStore:
         """An in-memory store holding a snapshot's content (digest and lengths verified)."""
         table, metric = snapshot.decode(data)
         store = cls(table.dim, metric)
-        if table.n:
-            order = table.id_order()
-            ev = events.Upsert(
-                [table.ids[r] for r in order], table.matrix[order], [table.texts[r] for r in order],
-                [table.metas[r] for r in order],
-            )
-            store._commit(ev)
+        if table.n:  # the log records the content as one upsert, in id order (the table is built)
+            ev = events.Upsert(table.ids, table.matrix[: table.n], table.texts, table.metas)
+            store._log.append(ev.kind, events.encode(ev))
+            store._table = table
         return store
 
     @classmethod
@@ -165,7 +164,7 @@ class ValoriStore:
 
     @property
     def durability(self) -> str | None:
-        return self._log.durability if isinstance(self._log, FileLog) else None
+        return self._log.durability if self._log.durable else None
 
     @property
     def log_length(self) -> int:
@@ -193,7 +192,7 @@ class ValoriStore:
         """Validated int32 rows as stored: Q16.16, integer-normalised under cosine."""
         rows = _quantize_fast(vectors, self.dim)
         if self._metric == "cosine" and len(rows):
-            normed, zero = normalize_rows(rows)
+            normed, zero = (normalize_rows_serial if len(rows) < SMALL_BATCH else normalize_rows)(rows)
             if zero.any():
                 bad = int(np.flatnonzero(zero)[0])
                 raise ZeroVectorError(
@@ -344,7 +343,7 @@ class ValoriStore:
             seq = self._commit(events.CheckpointMark(label, digest))
             cp = Checkpoint(seq, digest.hex(), label)
             self._checkpoints.append(cp)
-            if self._root is not None and isinstance(self._log, FileLog):
+            if self._root is not None and self._log.durable:
                 try:
                     directory.write_image(self._root, seq, self._log, list(self._checkpoints), snapshot.encode(
                         self._table, self._metric))
@@ -432,7 +431,7 @@ class ValoriStore:
 
     def __del__(self) -> None:
         try:
-            if not getattr(self, "_closed", True) and getattr(self, "_lock_fd", None) is not None:
+            if not getattr(self, "_closed", True):
                 self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass

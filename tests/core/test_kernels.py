@@ -210,3 +210,20 @@ def test_probe_outputs_match_the_python_int_spec() -> None:
         for q in queries:
             assert kernel(rows, len(rows), q).tolist() == _python_keys(metric, rows, q)
     assert normalize_rows(rows)[0].tolist() == spec.normalize(rows).tolist()
+
+
+def test_serial_twins_equal_parallel_kernels() -> None:
+    from valori_store.kernels import normalize_rows_serial, quantize_rows, quantize_rows_serial
+
+    rng = np.random.Generator(np.random.PCG64(77))
+    rows = rng.integers(-(2**31), 2**31 - 1, size=(3000, 17)).astype(np.int32)
+    rows[::7] >>= 9
+    assert np.array_equal(normalize_rows_serial(rows)[0], normalize_rows(rows)[0])
+    x = rng.normal(scale=300.0, size=(3000, 17))
+    x[5, 3] = np.nan
+    x[9, 0] = 1e9
+    qa, sa = quantize_rows_serial(x)
+    qb, sb = quantize_rows(x)
+    assert np.array_equal(sa, sb) and sa[5] == 1 and sa[9] == 2
+    ok = sa == 0
+    assert np.array_equal(qa[ok], qb[ok])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from .normalize import isqrt, normalize_rows
-from .quantize import quantize_rows
+from .normalize import isqrt, normalize_rows, normalize_rows_serial
+from .quantize import quantize_rows, quantize_rows_serial
 from .scores import dot_keys, dot_keys_batch, l2_keys, l2_keys_batch
 from .select import candidate_thresholds, select_candidates
+
+#: Below this many rows the serial twins of the conversion kernels are used.
+SMALL_BATCH = 64
 
 #: metric -> (single-query kernel, batched kernel); cosine scores normalised rows by dot.
 KEY_KERNELS = {
@@ -16,6 +19,7 @@ KEY_KERNELS = {
 
 __all__ = [
     "KEY_KERNELS",
+    "SMALL_BATCH",
     "candidate_thresholds",
     "dot_keys",
     "dot_keys_batch",
@@ -23,6 +27,8 @@ __all__ = [
     "l2_keys",
     "l2_keys_batch",
     "normalize_rows",
+    "normalize_rows_serial",
     "quantize_rows",
+    "quantize_rows_serial",
     "select_candidates",
 ]

@@ -74,3 +74,7 @@ def normalize_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             nv = (a * two_scale + root) // (2 * root)
             out[i, j] = nv if r >= 0 else -nv
     return out, zero
+
+
+#: Serial twin for a handful of rows (queries); ``prange`` runs as ``range``.
+normalize_rows_serial = njit(**SERIAL)(getattr(normalize_rows, "py_func", normalize_rows))

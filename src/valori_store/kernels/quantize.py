@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..spec import Q_MAX, Q_MIN, SCALE
-from .options import PARALLEL
+from .options import PARALLEL, SERIAL
 
 OK, NOT_FINITE, OUT_OF_RANGE = 0, 1, 2
 
@@ -37,3 +37,8 @@ def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 break
             out[i, j] = np.int32(r)
     return out, status
+
+
+#: The same kernel compiled without threads: for a handful of rows (e.g. one query) a
+#: parallel region costs more than it saves. ``prange`` runs as ``range`` here.
+quantize_rows_serial = njit(**SERIAL)(getattr(quantize_rows, "py_func", quantize_rows))
