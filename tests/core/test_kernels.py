@@ -227,3 +227,12 @@ def test_serial_twins_equal_parallel_kernels() -> None:
     assert np.array_equal(sa, sb) and sa[5] == 1 and sa[9] == 2
     ok = sa == 0
     assert np.array_equal(qa[ok], qb[ok])
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 256, 2048, 10**6])
+def test_scan_chunking_changes_no_key(chunk: int) -> None:
+    rng = np.random.Generator(np.random.PCG64(chunk))
+    rows = rng.integers(-(2**20), 2**20, size=(1001, 13)).astype(np.int32)
+    q = rng.integers(-(2**20), 2**20, size=13).astype(np.int32)
+    assert dot_keys(rows, 1001, q, chunk).tolist() == _python_keys("dot", rows, q)
+    assert l2_keys(rows, 1001, q, chunk).tolist() == _python_keys("l2", rows, q)

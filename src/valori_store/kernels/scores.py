@@ -15,14 +15,18 @@ from .options import PARALLEL, ROW_CHUNK, SERIAL
 
 
 @njit(**PARALLEL)
-def dot_keys(matrix: np.ndarray, n: int, query: np.ndarray) -> np.ndarray:
-    """Keys of rows ``matrix[:n]`` against one int32 query: exact int64 dot products."""
+def dot_keys(matrix: np.ndarray, n: int, query: np.ndarray, chunk: int = ROW_CHUNK) -> np.ndarray:
+    """Keys of rows ``matrix[:n]`` against one int32 query: exact int64 dot products.
+
+    ``chunk`` rows form one parallel work item; each row's key is computed on its own, so
+    the chunking affects speed only, never a result.
+    """
     d = matrix.shape[1]
     out = np.empty(n, dtype=np.int64)
-    chunks = (n + ROW_CHUNK - 1) // ROW_CHUNK
+    chunks = (n + chunk - 1) // chunk
     for c in prange(chunks):
-        stop = min(n, (c + 1) * ROW_CHUNK)
-        for i in range(c * ROW_CHUNK, stop):
+        stop = min(n, (c + 1) * chunk)
+        for i in range(c * chunk, stop):
             acc = np.int64(0)
             for j in range(d):
                 acc += np.int64(matrix[i, j]) * np.int64(query[j])
@@ -31,14 +35,14 @@ def dot_keys(matrix: np.ndarray, n: int, query: np.ndarray) -> np.ndarray:
 
 
 @njit(**PARALLEL)
-def l2_keys(matrix: np.ndarray, n: int, query: np.ndarray) -> np.ndarray:
+def l2_keys(matrix: np.ndarray, n: int, query: np.ndarray, chunk: int = ROW_CHUNK) -> np.ndarray:
     """Keys of rows ``matrix[:n]``: minus the exact squared L2 distance to the query."""
     d = matrix.shape[1]
     out = np.empty(n, dtype=np.int64)
-    chunks = (n + ROW_CHUNK - 1) // ROW_CHUNK
+    chunks = (n + chunk - 1) // chunk
     for c in prange(chunks):
-        stop = min(n, (c + 1) * ROW_CHUNK)
-        for i in range(c * ROW_CHUNK, stop):
+        stop = min(n, (c + 1) * chunk)
+        for i in range(c * chunk, stop):
             acc = np.int64(0)
             for j in range(d):
                 diff = np.int64(matrix[i, j]) - np.int64(query[j])
