@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import IdError, InputError, MetadataError
@@ -20,8 +20,14 @@ MAX_ID_BYTES = 4096
 MAX_FIELD_BYTES = (1 << 32) - 2
 
 
-def _check_json(value: Any, path: str) -> None:
+#: Deepest nesting accepted in metadata (deeper is almost always a cycle).
+MAX_DEPTH = 64
+
+
+def _check_json(value: Any, path: str, depth: int = 0) -> None:
     """Raise MetadataError unless ``value`` is JSON-native (exact types, finite floats)."""
+    if depth > MAX_DEPTH:
+        raise MetadataError(f"metadata at {path} is nested more than {MAX_DEPTH} levels deep (a cycle?)")
     t = type(value)
     if value is None or t is str or t is bool or t is int:
         return
@@ -31,13 +37,13 @@ def _check_json(value: Any, path: str) -> None:
         return
     if t is list:
         for i, item in enumerate(value):
-            _check_json(item, f"{path}[{i}]")
+            _check_json(item, f"{path}[{i}]", depth + 1)
         return
     if t is dict:
         for key, item in value.items():
             if type(key) is not str:
                 raise MetadataError(f"metadata key {key!r} at {path} must be a str, got {type(key).__name__}")
-            _check_json(item, f"{path}.{key}")
+            _check_json(item, f"{path}.{key}", depth + 1)
         return
     raise MetadataError(
         f"metadata value at {path} has type {t.__name__}; use str, int, float, bool, None, "
@@ -47,6 +53,22 @@ def _check_json(value: Any, path: str) -> None:
 
 #: One reusable encoder (json.dumps with options builds a new encoder per call).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _make_flat_encoder() -> Callable[[dict[str, Any]], str]:
+    """CPython's C encoder with the canonical options, built once (same output as _ENCODER).
+
+    Used only for flat dicts of scalars (no cycles possible); falls back to _ENCODER where
+    the C accelerator is missing.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - not CPython
+        return _ENCODER.encode
+    c_encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    return lambda value: "".join(c_encode(value, 0))
+
+
+_FLAT_ENCODE = _make_flat_encoder()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -77,7 +99,7 @@ def canonical_metadata(metadata: Any, position: int) -> bytes:
     if metadata is None:
         return b"{}"
     if type(metadata) is dict and _flat_and_plain(metadata):
-        out = _ENCODER.encode(metadata).encode("utf-8")
+        out = _FLAT_ENCODE(metadata).encode("utf-8")
         if len(out) > MAX_FIELD_BYTES:
             raise MetadataError(f"metadata #{position} is larger than 4 GiB encoded")
         return out

@@ -5,7 +5,7 @@ File layout: a 16-byte header (``"VALORILG"``, u16 version, 6 zero bytes) then f
     "VF" | u8 kind | u8 flags=0 | u32 payload_len | u64 seq      (16-byte frame header)
     u32 CRC-32 of those 16 bytes
     payload
-    32-byte chain hash  h_n = BLAKE2b-256(h_{n-1} || frame header || payload)
+    32-byte chain hash  h_n = SHA-256("valori-log-v1\\0" || h_{n-1} || frame header || payload)
     u32 total frame length (for backward scans)
 
 ``h_{-1}`` is 32 zero bytes. The same operations give the same log bytes in memory and
@@ -19,7 +19,6 @@ CorruptFileError with the offset.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import tempfile
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from . import digests
 from .errors import CorruptFileError, FormatVersionError
 
 FILE_MAGIC = b"VALORILG"
@@ -40,12 +40,11 @@ CRC = struct.Struct("<I")
 CHAIN_SIZE = 32
 OVERHEAD = FRAME_HEAD.size + CRC.size + CHAIN_SIZE + CRC.size  # 56 bytes per frame
 GENESIS = bytes(CHAIN_SIZE)
-PERSON = b"valori-log-v1"
 
 
 def chain_next(prev: bytes, head: bytes, payload: bytes | memoryview) -> bytes:
     """h_n from h_{n-1}, the 16-byte frame header and the payload."""
-    h = hashlib.blake2b(digest_size=CHAIN_SIZE, person=PERSON)
+    h = digests.tagged(digests.LOG)
     h.update(prev)
     h.update(head)
     h.update(payload)

@@ -8,15 +8,14 @@ recovery do not replay the whole log. Layout (little-endian)::
     u32 number of checkpoints so far, each: u64 seq, u32 len + label (0xFFFFFFFF = none),
         32-byte state digest
     u64 snapshot length | canonical snapshot bytes
-    32-byte BLAKE2b-256 (person "valori-image-v1") of everything before
+    32-byte tagged SHA-256 ("valori-image-v1", see digests.py) of everything before
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from . import snapshot
+from . import digests, snapshot
 from .binary import Reader, opt_str, u32, u64
 from .errors import CorruptFileError, FormatVersionError
 from .records import Checkpoint
@@ -24,11 +23,10 @@ from .table import RecordTable
 
 MAGIC = b"VALORIIM"
 VERSION = 1
-PERSON = b"valori-image-v1"
 
 
 def _digest(body: bytes | memoryview) -> bytes:
-    h = hashlib.blake2b(digest_size=32, person=PERSON)
+    h = digests.tagged(digests.IMAGE)
     h.update(body)
     return h.digest()
 

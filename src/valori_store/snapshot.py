@@ -8,7 +8,7 @@ Layout (little-endian; normative description in docs/format.md)::
     vectors  count * dim int32, rows in id order (ids compared as UTF-8 bytes)
     records  per record, in the same order: u32 len + id, u32 len + text
              (0xFFFFFFFF = no text), u32 len + canonical metadata JSON
-    digest   32 bytes: BLAKE2b-256 (person "valori-state-v1") of all preceding bytes
+    digest   32 bytes: tagged SHA-256 ("valori-state-v1", see digests.py) of all preceding bytes
 
 The state hash is the hex of that digest: equal content gives equal bytes and an equal
 hash, whatever the insertion history.
@@ -16,9 +16,10 @@ hash, whatever the insertion history.
 
 from __future__ import annotations
 
-import hashlib
 import struct
+from typing import Any
 
+from . import digests
 from .binary import Reader, le_int32_bytes, pack_records
 from .canonical import is_canonical_metadata
 from .errors import CorruptFileError, FormatVersionError
@@ -30,14 +31,13 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<8sHHB3sI4sQQQQ8s")
 HEADER_SIZE = HEADER.size  # 64
 DIGEST_SIZE = 32
-PERSON = b"valori-state-v1"
 
 assert HEADER_SIZE == 64
 
 
-def new_hasher() -> hashlib.blake2b:
+def new_hasher() -> Any:
     """The state-hash digest function."""
-    return hashlib.blake2b(digest_size=DIGEST_SIZE, person=PERSON)
+    return digests.tagged(digests.STATE)
 
 
 def _parts(table: RecordTable, metric: str) -> list[bytes | memoryview]:

@@ -76,9 +76,13 @@ class RecordTable:
         self.metas.extend(metas[k] for k in fresh)
         self._meta_dicts.extend([None] * len(fresh))
         self.n += len(fresh)
-        self.matrix[positions] = rows
-        wide = rows.astype(np.int64)
-        self.rowmax[positions] = np.maximum(wide.max(axis=1), -wide.min(axis=1)) if rows.size else 0
+        rowmax = np.maximum(rows.max(axis=1).astype(np.int64), -rows.min(axis=1).astype(np.int64))
+        if len(fresh) == len(ids):  # all new: one contiguous block
+            self.matrix[base : self.n] = rows
+            self.rowmax[base : self.n] = rowmax
+        else:
+            self.matrix[positions] = rows
+            self.rowmax[positions] = rowmax
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove present ids (missing ones ignored); returns how many were removed."""

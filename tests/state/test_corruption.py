@@ -98,7 +98,7 @@ def test_every_truncation_and_extension_of_a_snapshot_is_rejected(snap: bytes) -
     for extra in (b"\x00", b"\x00" * 32, b"x", snap[-32:]):
         expect_snapshot_rejected(snap + extra, f"extended by {len(extra)}")
     # the body with a freshly computed digest for the *original* body is still caught when a
-    # byte inside moves (two flips that cancel in a CRC would not cancel in BLAKE2b)
+    # byte inside moves (two flips that cancel in a CRC would not cancel in SHA-256)
     expect_snapshot_rejected(snap[1:] + snap[:1], "rotated")
 
 
@@ -129,7 +129,7 @@ def test_snapshot_version_bump_is_a_format_version_error(snap: bytes) -> None:
 
 
 def _redigest(body: bytes) -> bytes:
-    h = hashlib.blake2b(digest_size=32, person=b"valori-state-v1")
+    h = hashlib.sha256(b"valori-state-v1\x00")
     h.update(body)
     return body + h.digest()
 

@@ -149,7 +149,11 @@ def run_and_kill(script: Path, root: Path, start: int, mode: str, kill_after: in
             raise AssertionError("child made no progress")
     finally:
         proc.send_signal(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=60)
+        # read the rest through the same text wrapper: communicate() would read the pipe
+        # directly and lose lines already sitting in the wrapper's buffer
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
     # lines the child flushed before it died are acknowledged too
     lines += [ln for ln in rest.splitlines() if ln]
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, err)

@@ -114,8 +114,9 @@ class R:
         return None if n == 0xFFFFFFFF else self.take(n).decode("utf-8")
 
 
-def b2(data: bytes, person: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=32, person=person).digest()
+def b2(data: bytes, tag: bytes) -> bytes:
+    """The doc's tagged SHA-256: SHA-256(tag || 0x00 || data)."""
+    return hashlib.sha256(tag + b"\x00" + data).digest()
 
 
 def doc_decode_snapshot(data: bytes) -> dict[str, Any]:
