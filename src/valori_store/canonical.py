@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import IdError, InputError, MetadataError
@@ -158,8 +158,22 @@ def check_id(record_id: Any, position: int | None = None) -> str:
     return record_id
 
 
+def check_ids(ids: Sequence[Any]) -> list[str]:
+    """Validate a batch of ids at once (fast path), falling back to check_id for the message."""
+    out = list(ids)
+    if all(type(i) is str and i for i in out):
+        try:
+            encoded = "\x00".join(out).encode("utf-8")  # one pass checks every id's Unicode
+        except UnicodeEncodeError:
+            pass
+        else:
+            if len(encoded) <= MAX_ID_BYTES or max(len(i.encode("utf-8")) for i in out) <= MAX_ID_BYTES:
+                return out
+    return [check_id(i, n) for n, i in enumerate(out)]
+
+
 def check_id_list(ids: Any, what: str = "ids") -> list[str]:
     """Validate an iterable of ids (a lone str is rejected: wrap it in a list)."""
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
         raise InputError(f"{what} must be a list of str, got {type(ids).__name__}")
-    return [check_id(i, n) for n, i in enumerate(ids)]
+    return check_ids(list(ids))

@@ -185,12 +185,12 @@ class FileLog:
     """A log file appended to in place; fsync policy given by ``durability``.
 
     ``fsync``: every append is fsynced before it returns. ``batch``: fsync after 64
-    appends or 4 MiB, and on sync()/close() and every checkpoint. ``none``: written to
+    appends or 64 MiB, and on sync()/close() and every checkpoint. ``none``: written to
     the OS on every append, never fsynced.
     """
 
     BATCH_APPENDS = 64
-    BATCH_BYTES = 4 << 20
+    BATCH_BYTES = 64 << 20
 
     def __init__(
         self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str, durable: bool = True

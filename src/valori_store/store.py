@@ -20,7 +20,7 @@ import numpy as np
 
 from . import directory, events, machine, snapshot, spec
 from .atomic import write_atomic
-from .canonical import canonical_metadata, check_id, check_id_list, check_text, decode_metadata
+from .canonical import canonical_metadata, check_id_list, check_ids, check_text, decode_metadata
 from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
 from .eventlog import FileLog, spill_log
 from .filters import compile_filter, filter_mask
@@ -100,7 +100,7 @@ class ValoriStore:
 
         ``dim`` and ``metric`` are read back from an existing store; passing different
         ones raises InputError. ``durability``: ``fsync`` (each write is on disk when the
-        call returns), ``batch`` (fsync every 64 writes / 4 MiB, at checkpoints and close),
+        call returns), ``batch`` (fsync every 64 writes / 64 MiB, at checkpoints and close),
         ``none`` (left to the OS). A second writer on the same directory gets LockedError.
         """
         if durability not in DURABILITY:
@@ -238,7 +238,7 @@ class ValoriStore:
             if values is not None and (isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__")):
                 raise InputError(f"{name} must be a list with one entry per vector, got {type(values).__name__}")
             _check_lengths(name, values, n)
-        given = None if ids is None else [check_id(i, k) for k, i in enumerate(ids)]
+        given = None if ids is None else check_ids(ids)
         if given is not None and len(set(given)) != n:
             seen: set[str] = set()
             dup = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
