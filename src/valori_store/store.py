@@ -24,6 +24,7 @@ from .canonical import canonical_metadata, check_id_list, check_ids, check_text,
 from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
 from .eventlog import FileLog, spill_log
 from .filters import compile_filter, filter_mask
+from .heap import release_scratch
 from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
 from .records import Checkpoint, Hit, Record
 from .rwlock import ReadWriteLock
@@ -251,6 +252,9 @@ class ValoriStore:
             self._check_open()
             final_ids = given if given is not None else self._auto_ids(n)
             self._commit(events.Upsert(final_ids, rows, text_list, metas))
+        scratch = rows.nbytes * 4  # conversion, normalisation and payload buffers, now freed
+        del rows, metas
+        release_scratch(scratch)
         return list(final_ids)
 
     def delete(self, ids: Iterable[str]) -> int:
