@@ -210,12 +210,12 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
         lines = run_and_kill(script, root, next_op, "random" if mode == "ckpt" else mode, kill_after, delay)
         acked = [ln for ln in lines if ln.startswith("ACK")]
         assert lines[0].startswith("OPEN")
-        assert acked, lines
+        assert acked, f"no ACK from the child; output: {lines}"
         last = next_op - 1
         for ln in acked:
             _, i_s, *rest = ln.split(" ", 2)
             i = int(i_s)
-            assert i == last + 1, "ops are acknowledged in order"
+            assert i == last + 1, f"ops are acknowledged in order; child output: {lines}"
             last = i
             ids = rest[0].split(",") if rest and rest[0] else []
             o = op(i)

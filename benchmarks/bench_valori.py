@@ -1,0 +1,156 @@
+"""valori-store measurements (in-process): ingest, single/batched search, snapshots."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from bench_common import dir_size, ensure_src_on_path
+
+ensure_src_on_path()
+
+
+def import_store():
+    from valori_store import ValoriStore
+
+    return ValoriStore
+
+
+def warmup_jit(dim: int, metric: str = "cosine", durable: bool = True) -> dict:
+    """Compile / load every kernel on a tiny store so timed runs exclude JIT cost."""
+    ValoriStore = import_store()
+    rng = np.random.default_rng(12345)
+    x = rng.standard_normal((64, dim)).astype(np.float32)
+    t0 = time.perf_counter()
+    s = ValoriStore(dim, metric=metric)
+    s.upsert(x, ids=[f"w{i}" for i in range(64)], metadatas=[{"w": i} for i in range(64)])
+    s.search(x[0], k=10)
+    s.search_batch(x[:8], k=10)
+    b = s.to_bytes()
+    ValoriStore.from_bytes(b)
+    out = {"seconds": time.perf_counter() - t0}
+    if durable and hasattr(ValoriStore, "open"):
+        d = tempfile.mkdtemp(prefix="vs-bench-warm-")
+        try:
+            ds = ValoriStore.open(d, dim=dim, metric=metric, durability="batch")
+            ds.upsert(x, ids=[f"w{i}" for i in range(64)], metadatas=[{"w": i} for i in range(64)])
+            ds.search(x[0], k=10)
+            ds.close()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def ingest(store, M, ids, metas, batch_size) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, M.shape[0], batch_size):
+        store.upsert(M[i : i + batch_size], ids=ids[i : i + batch_size],
+                     metadatas=None if metas is None else metas[i : i + batch_size])
+    return time.perf_counter() - t0
+
+
+def bench_ingest_memory(M, ids, metas, batch_size, dim, metric="cosine"):
+    ValoriStore = import_store()
+    s = ValoriStore(dim, metric=metric)
+    secs = ingest(s, M, ids, metas, batch_size)
+    return s, {"seconds": secs, "vectors_per_s": M.shape[0] / secs, "batch_size": batch_size}
+
+
+def bench_ingest_durable(M, ids, metas, batch_size, dim, metric="cosine", durability="batch") -> dict:
+    ValoriStore = import_store()
+    if not hasattr(ValoriStore, "open"):
+        return {"error": "ValoriStore.open not available"}
+    d = tempfile.mkdtemp(prefix="vs-bench-durable-")
+    try:
+        t0 = time.perf_counter()
+        s = ValoriStore.open(d, dim=dim, metric=metric, durability=durability)
+        t_open = time.perf_counter() - t0
+        secs = ingest(s, M, ids, metas, batch_size)
+        t1 = time.perf_counter()
+        s.close()
+        t_close = time.perf_counter() - t1
+        on_disk = dir_size(d)
+        # reopen = replay / recovery cost
+        t2 = time.perf_counter()
+        s2 = ValoriStore.open(d, dim=dim, metric=metric, durability=durability)
+        t_reopen = time.perf_counter() - t2
+        try:
+            n_after = len(s2)
+        except Exception:  # noqa: BLE001
+            n_after = None
+        s2.close()
+        return {
+            "durability": durability,
+            "seconds_upsert": secs,
+            "seconds_open": t_open,
+            "seconds_close": t_close,
+            "vectors_per_s": M.shape[0] / secs,
+            "vectors_per_s_incl_close": M.shape[0] / (secs + t_close),
+            "bytes_on_disk": on_disk,
+            "bytes_on_disk_per_vector": on_disk / M.shape[0],
+            "seconds_reopen": t_reopen,
+            "records_after_reopen": n_after,
+            "batch_size": batch_size,
+        }
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def valori_engines(store, k: int, all_threads: int):
+    """(single, batch) engine lists; thread count via numba.set_num_threads."""
+    import numba
+
+    def threads(n):
+        return lambda: numba.set_num_threads(n)
+
+    single = [("valori_1t", threads(1), lambda q: store.search(q, k=k)),
+              ("valori_all", threads(all_threads), lambda q: store.search(q, k=k))]
+    batch = [("valori_all", threads(all_threads), lambda Q: store.search_batch(Q, k=k))]
+    return single, batch
+
+
+def bench_snapshot(store, repeats: int) -> dict:
+    ValoriStore = import_store()
+    out = {}
+    d = tempfile.mkdtemp(prefix="vs-bench-snap-")
+    try:
+        path = os.path.join(d, "store.vsnap")
+        ts_save, ts_load = [], []
+        for _ in range(repeats):
+            if os.path.exists(path):
+                os.remove(path)
+            t0 = time.perf_counter()
+            store.save(path)
+            ts_save.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            loaded = ValoriStore.load(path)
+            ts_load.append(time.perf_counter() - t0)
+            del loaded
+        out["save_s"] = min(ts_save)
+        out["load_s"] = min(ts_load)
+        out["file_bytes"] = dir_size(path)
+        ts_tb, ts_fb = [], []
+        b = None
+        for _ in range(repeats):
+            b = None
+            t0 = time.perf_counter()
+            b = store.to_bytes()
+            ts_tb.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            loaded = ValoriStore.from_bytes(b)
+            ts_fb.append(time.perf_counter() - t0)
+            del loaded
+        out["to_bytes_s"] = min(ts_tb)
+        out["from_bytes_s"] = min(ts_fb)
+        out["bytes_len"] = len(b)
+        out["repeats"] = repeats
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def hit_ids(hits) -> list[str]:
+    return [h.id for h in hits]
