@@ -383,13 +383,13 @@ class ValoriStore:
         raise InputError(f"restore takes a Checkpoint, a label (str) or a seq (int), got {type(target).__name__}")
 
     def _table_at(self, cp: Checkpoint) -> RecordTable:
-        """The state as it was at checkpoint ``cp`` (image if available, else log replay)."""
+        """The state as it was at checkpoint ``cp``: its image when that image holds exactly
+        the checkpoint's state, else a replay of the log up to it."""
         if self._root is not None:
             img = directory.load_image(self._root, cp.seq)
-            if img is not None:
+            if img is not None and snapshot.state_digest(img.table, self._metric).hex() == cp.state_hash:
                 return img.table
-        result = machine.replay(self._log.read_all(), "event log", upto_seq=cp.seq)
-        return result.table
+        return machine.replay(self._log.read_all(), "event log", upto_seq=cp.seq).table
 
     def restore(self, target: Checkpoint | str | int) -> Checkpoint:
         """Rewind the live store to a checkpoint's exact state (logged as a restore event).
@@ -403,7 +403,10 @@ class ValoriStore:
             cp = self._resolve(target)
             past = self._table_at(cp)
             if snapshot.state_digest(past, self._metric).hex() != cp.state_hash:
-                raise CorruptFileError(f"rebuilt state for checkpoint {cp.seq} does not match its recorded hash")
+                raise CorruptFileError(
+                    f"replaying the log to checkpoint {cp.seq} does not reproduce its recorded state hash; "
+                    f"run valori_store.verify on the store"
+                )
             ev = _diff(self._table, past, cp)
             self._commit(ev)
             if self._state_digest().hex() != cp.state_hash:  # pragma: no cover - internal invariant

@@ -626,3 +626,20 @@ def test_verify_reports_on_a_good_snapshot_file(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     rep = verify(bad)
     assert not rep.ok and rep.problems and rep.state_hash is None
+
+
+def test_restore_falls_back_to_the_log_when_an_image_is_wrong(tmp_path: Path) -> None:
+    """An image that decodes but holds another state (e.g. copied from elsewhere) is not trusted."""
+    import shutil
+
+    root = tmp_path / "s"
+    with ValoriStore.open(root, dim=DIM) as s:
+        fill(s, 0, 4)
+        a = s.checkpoint("a")
+        fill(s, 10, 3)
+        b = s.checkpoint("b")
+        fill(s, 20, 2)
+        # put b's (valid, digest-checked) image where a's belongs
+        shutil.copyfile(root / "images" / f"{b.seq:012d}.vimg", root / "images" / f"{a.seq:012d}.vimg")
+        s.restore("a")
+        assert s.state_hash() == a.state_hash
