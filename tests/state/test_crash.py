@@ -24,6 +24,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -132,12 +133,16 @@ def run_and_kill(script: Path, root: Path, start: int, mode: str, kill_after: in
     )
     lines: list[str] = []
     acks = 0
+    # readline() blocks: a watchdog kills a child that stops making progress (e.g. a cold
+    # numba compile on a loaded machine takes long, a hang must not stall the suite)
+    watchdog = threading.Timer(300, proc.kill)
+    watchdog.start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
-                raise AssertionError(f"child exited early: {proc.wait()} {proc.stderr.read()}")
+                raise AssertionError(f"child exited early: {proc.wait()} {proc.stderr.read()}; output: {lines}")
             lines.append(line.rstrip("\n"))
             if line.startswith("ACK"):
                 acks += 1
@@ -148,6 +153,7 @@ def run_and_kill(script: Path, root: Path, start: int, mode: str, kill_after: in
         else:
             raise AssertionError("child made no progress")
     finally:
+        watchdog.cancel()
         proc.send_signal(signal.SIGKILL)
         # read the rest through the same text wrapper: communicate() would read the pipe
         # directly and lose lines already sitting in the wrapper's buffer
