@@ -42,18 +42,23 @@ OVERHEAD = FRAME_HEAD.size + CRC.size + CHAIN_SIZE + CRC.size  # 56 bytes per fr
 GENESIS = bytes(CHAIN_SIZE)
 
 
-def chain_next(prev: bytes, head: bytes, payload: bytes | memoryview) -> bytes:
-    """h_n from h_{n-1}, the 16-byte frame header and the payload."""
+Buffer = bytes | memoryview
+
+
+def chain_next(prev: bytes, head: bytes, payload: Buffer | list[Buffer]) -> bytes:
+    """h_n from h_{n-1}, the 16-byte frame header and the payload (one buffer or its parts)."""
     h = digests.tagged(digests.LOG)
     h.update(prev)
     h.update(head)
-    h.update(payload)
+    for part in payload if isinstance(payload, list) else [payload]:
+        h.update(part)
     return h.digest()
 
 
-def frame_parts(seq: int, kind: int, payload: bytes, prev_chain: bytes) -> tuple[bytes, bytes]:
+def frame_parts(seq: int, kind: int, payload: Buffer | list[Buffer], prev_chain: bytes) -> tuple[bytes, bytes]:
     """(frame header + its CRC, new chain hash); the frame is header, payload, chain, length."""
-    head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, len(payload), seq)
+    size = sum(len(p) for p in payload) if isinstance(payload, list) else len(payload)
+    head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, size, seq)
     return head + CRC.pack(zlib.crc32(head)), chain_next(prev_chain, head, payload)
 
 
@@ -204,13 +209,17 @@ class FileLog:
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
 
-    def append(self, kind: int, payload: bytes) -> int:
-        head, chain = frame_parts(self.next_seq, kind, payload, self.chain)
+    def append(self, kind: int, payload: Buffer | list[Buffer]) -> int:
+        """Append one frame; ``payload`` may be given as parts (written without joining)."""
+        parts = payload if isinstance(payload, list) else [payload]
+        size = sum(len(p) for p in parts)
+        head, chain = frame_parts(self.next_seq, kind, parts, self.chain)
         try:
             self.fh.seek(self.end)
-            self.fh.write(head)  # written in pieces: no copy of a large payload
-            self.fh.write(payload)
-            self.fh.write(chain + CRC.pack(OVERHEAD + len(payload)))
+            self.fh.write(head)
+            for part in parts:
+                self.fh.write(part)
+            self.fh.write(chain + CRC.pack(OVERHEAD + size))
             self.fh.flush()
             if self.durability == "fsync":
                 os.fsync(self.fh.fileno())
@@ -221,12 +230,12 @@ class FileLog:
                 self.fh.flush()
             finally:
                 raise
-        self.end += OVERHEAD + len(payload)
+        self.end += OVERHEAD + size
         self.chain = chain
         self.next_seq += 1
         if self.durability == "batch":
             self._unsynced_appends += 1
-            self._unsynced_bytes += OVERHEAD + len(payload)
+            self._unsynced_bytes += OVERHEAD + size
             if self._unsynced_appends >= self.BATCH_APPENDS or self._unsynced_bytes >= self.BATCH_BYTES:
                 self.sync()
         return self.next_seq - 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .binary import Reader, blob, le_int32_bytes, opt_str, pack_records, u32, u64
+from .binary import Reader, blob, opt_str, pack_records, u32, u64
 from .canonical import is_canonical_metadata
 from .errors import CorruptFileError, FormatVersionError
 from .snapshot import DIGEST_SIZE, FORMAT_VERSION
@@ -74,25 +74,36 @@ class Restore:
 Event = Create | Upsert | Delete | CheckpointMark | Restore
 
 
-def _upsert_payload(ev: Upsert) -> bytes:
-    vectors = le_int32_bytes(ev.rows) if len(ev.ids) else b""
-    return b"".join((u32(len(ev.ids)), pack_records(ev.ids, ev.texts, ev.metas), vectors))
+def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
+    """Upsert payload as (count + records, vector block): the block is a zero-copy view."""
+    head = u32(len(ev.ids)) + pack_records(ev.ids, ev.texts, ev.metas)
+    if not len(ev.ids):
+        return [head]
+    block = np.ascontiguousarray(ev.rows, dtype="<i4")  # no copy for C-ordered int32 on LE
+    return [head, memoryview(block).cast("B")]
 
 
 def _ids_payload(ids: list[str]) -> bytes:
     return u32(len(ids)) + b"".join(blob(i.encode("utf-8")) for i in ids)
 
 
+def encode_parts(ev: Event) -> list[bytes | memoryview]:
+    """Canonical payload of an event as buffers whose concatenation is :func:`encode`."""
+    if isinstance(ev, Upsert):
+        return _upsert_parts(ev)
+    if isinstance(ev, Restore):
+        return [u64(ev.target_seq) + ev.digest + _ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
+    return [encode(ev)]
+
+
 def encode(ev: Event) -> bytes:
     """Canonical payload bytes of an event (its kind travels in the frame header)."""
-    if isinstance(ev, Upsert):
-        return _upsert_payload(ev)
+    if isinstance(ev, (Upsert, Restore)):
+        return b"".join(encode_parts(ev))
     if isinstance(ev, Delete):
         return _ids_payload(ev.ids)
     if isinstance(ev, CheckpointMark):
         return opt_str(ev.label) + ev.digest
-    if isinstance(ev, Restore):
-        return u64(ev.target_seq) + ev.digest + _ids_payload(ev.deletes) + _upsert_payload(ev.upsert)
     if isinstance(ev, Create):
         return u32(ev.dim) + bytes([METRICS.index(ev.metric)]) + SPEC_VERSION.to_bytes(2, "little") + (
             FORMAT_VERSION.to_bytes(2, "little")

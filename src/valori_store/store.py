@@ -130,7 +130,7 @@ class ValoriStore:
         store = cls(table.dim, metric)
         if table.n:  # the log records the content as one upsert, in id order (the table is built)
             ev = events.Upsert(table.ids, table.matrix[: table.n], table.texts, table.metas)
-            store._log.append(ev.kind, events.encode(ev))
+            store._log.append(ev.kind, events.encode_parts(ev))
             store._table = table
         return store
 
@@ -218,7 +218,7 @@ class ValoriStore:
 
     def _commit(self, ev: events.Event) -> int:
         """Append to the log, then apply (the caller holds the write lock)."""
-        seq = self._log.append(ev.kind, events.encode(ev))
+        seq = self._log.append(ev.kind, events.encode_parts(ev))
         machine.apply(self._table, ev)
         self._digest = None
         return seq
