@@ -217,7 +217,14 @@ class ValoriStore:
             raise ClosedError("this store is closed; open it again")
 
     def _commit(self, ev: events.Event) -> int:
-        """Append to the log, then apply (the caller holds the write lock)."""
+        """Append to the log, then apply (the caller holds the write lock).
+
+        Memory for new rows is reserved first, so once the event is in the log, applying
+        it cannot fail half-way and leave the live state behind the log.
+        """
+        upsert = ev.upsert if isinstance(ev, events.Restore) else ev
+        if isinstance(upsert, events.Upsert):
+            self._table.reserve(self._table.n + len(upsert.ids))
         seq = self._log.append(ev.kind, events.encode_parts(ev))
         machine.apply(self._table, ev)
         self._digest = None
@@ -242,8 +249,10 @@ class ValoriStore:
         given = None if ids is None else check_ids(ids)
         if given is not None and len(set(given)) != n:
             seen: set[str] = set()
-            dup = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise IdError(f"id {dup!r} appears twice in one upsert; ids in a batch must be unique")
+            for rid in given:
+                if rid in seen:
+                    raise IdError(f"id {rid!r} appears twice in one upsert; ids in a batch must be unique")
+                seen.add(rid)
         text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
         metas = [b"{}"] * n if metadatas is None else [canonical_metadata(m, k) for k, m in enumerate(metadatas)]
         if n == 0:

@@ -40,7 +40,8 @@ class RecordTable:
         return self.n
 
     # ------------------------------------------------------------------ mutation
-    def _reserve(self, needed: int) -> None:
+    def reserve(self, needed: int) -> None:
+        """Make room for ``needed`` rows (capacity grows geometrically)."""
         cap = self.matrix.shape[0]
         if needed <= cap:
             return
@@ -61,7 +62,7 @@ class RecordTable:
         row_of = self.row_of
         positions = np.empty(len(ids), dtype=np.int64)
         fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
-        self._reserve(self.n + len(fresh))
+        self.reserve(self.n + len(fresh))
         for k, rid in enumerate(ids):
             row = row_of.get(rid)
             if row is not None:

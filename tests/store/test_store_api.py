@@ -383,3 +383,25 @@ def test_mixed_magnitudes_split_between_kernel_and_exact_path(metric: str, monke
     exact_rows.clear()
     s.search(normal[0], k=5)
     assert exact_rows == []
+
+
+def test_out_of_memory_while_growing_leaves_log_and_state_untouched(monkeypatch) -> None:
+    from valori_store.table import RecordTable
+
+    s = ValoriStore(3, "dot")
+    s.upsert([[1, 2, 3]], ids=["a"])
+    before, log_before = s.state_hash(), s.log_length
+    real = RecordTable.reserve
+
+    def no_memory(self, needed: int) -> None:
+        if needed > self.matrix.shape[0]:
+            raise MemoryError("simulated")
+        real(self, needed)
+
+    monkeypatch.setattr(RecordTable, "reserve", no_memory)
+    with pytest.raises(MemoryError):
+        s.upsert(np.ones((500, 3)), ids=[f"x{i}" for i in range(500)])
+    assert s.log_length == log_before and s.state_hash() == before
+    monkeypatch.undo()
+    report = s.verify()
+    assert report.ok and report.state_hash == before
