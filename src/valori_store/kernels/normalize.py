@@ -43,6 +43,20 @@ def _rescaled(v: np.int64, shift_left: int, shift_right: int) -> np.int64:
     return a if v >= 0 else -a
 
 
+@njit(**SERIAL)
+def _div_setup(den: int) -> tuple[int, int]:
+    """Shift k and multiplier M = floor(2**k / den) for exact division by ``den``.
+
+    In :func:`normalize_rows`, ``max|r| >= 2**22`` so ``den = 2 * isqrt(S) >= 2**23``, and
+    the numerators are ``num = |r| * 2**17 + R < 2**41``. With ``k = 21 + bit_length(den)``,
+    ``2**21 < M <= 2**22``, so ``num * M < 2**63`` (no overflow), and
+    ``0 <= num/den - num*M/2**k < num / 2**k <= 2**-4``. Hence ``(num * M) >> k`` is
+    ``floor(num/den)`` or one less, and a single integer correction makes it exact.
+    """
+    k = 21 + bit_length(den)
+    return k, (np.int64(1) << k) // den
+
+
 @njit(**PARALLEL)
 def normalize_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalise each int32 row; returns (int32 rows, uint8 flags where 1 = zero vector)."""
@@ -68,11 +82,16 @@ def normalize_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             r = _rescaled(np.int64(q[i, j]), left, right)
             total += r * r
         root = isqrt(total)
+        den = 2 * root
+        # exact floor(num / den) without a per-element division (see _div_setup)
+        k, mult = _div_setup(den)
         for j in range(d):
             r = _rescaled(np.int64(q[i, j]), left, right)
             a = r if r >= 0 else -r
-            nv = (a * two_scale + root) // (2 * root)
-            out[i, j] = nv if r >= 0 else -nv
+            num = a * two_scale + root
+            est = (num * mult) >> k
+            est += np.int64((est + 1) * den <= num)
+            out[i, j] = est if r >= 0 else -est
     return out, zero
 
 
