@@ -353,23 +353,12 @@ def _in_check(operands: list[Any]) -> Check:
 def _contains_check(operand: Any) -> Check:
     """``$contains``: list element (strict equality) or, for a str operand, substring."""
     eq = _eq_check(operand)
-    if isinstance(operand, str):
-        def contains_str(v: Any) -> bool:
-            if isinstance(v, str):
-                return operand in v
-            if isinstance(v, list):
-                for item in v:
-                    if eq(item):
-                        return True
-            return False
-        return contains_str
+    substring = isinstance(operand, str)
 
     def contains(v: Any) -> bool:
         if isinstance(v, list):
-            for item in v:
-                if eq(item):
-                    return True
-        return False
+            return any(eq(item) for item in v)
+        return substring and isinstance(v, str) and operand in v
     return contains
 
 

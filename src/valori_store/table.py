@@ -114,18 +114,10 @@ class RecordTable:
             removed += 1
         return removed
 
-    def replace_with(self, other: RecordTable) -> None:
-        """Become a copy of ``other``'s content (used by restore)."""
-        self.__dict__.update(other.__dict__)
-
     # ------------------------------------------------------------------ reads
     def maxabs(self) -> int:
         """max |value| over the stored rows (0 when empty)."""
         return int(self.rowmax[: self.n].max()) if self.n else 0
-
-    def live_matrix(self) -> np.ndarray:
-        """View of the stored rows, shape (n, dim)."""
-        return self.matrix[: self.n]
 
     def metadata_dict(self, row: int) -> dict[str, Any]:
         """Parsed metadata of a row (cached; callers must not mutate it)."""

@@ -45,18 +45,24 @@ class VerifyReport:
 
 def verify_log_bytes(data: bytes, what: str, live_digest: bytes | None = None) -> VerifyReport:
     """Replay log bytes from empty with every digest checked."""
+    report, _ = _replay_checked(data, what)
+    if report.ok and live_digest is not None and report.state_hash != live_digest.hex():
+        report.ok = False
+        report.problems.append("the replayed state differs from the live store's state")
+    return report
+
+
+def _replay_checked(data: bytes, what: str) -> tuple[VerifyReport, machine.ReplayResult | None]:
+    """The report of one full replay, and the replay itself (None if it failed)."""
     report = VerifyReport(what, "log")
     try:
         result = machine.replay(data, what, check_digests=True)
     except CorruptFileError as exc:
         report.ok = False
         report.problems.append(str(exc))
-        return report
+        return report, None
     _fill(report, result)
-    if live_digest is not None and report.state_hash != live_digest.hex():
-        report.ok = False
-        report.problems.append("the replayed state differs from the live store's state")
-    return report
+    return report, result
 
 
 def _fill(report: VerifyReport, result: machine.ReplayResult) -> None:
@@ -85,10 +91,10 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
         log_path = p / directory.LOG_NAME
         if not log_path.exists():
             raise NotFoundError(f"no valori store at {p} (no {directory.LOG_NAME})")
-        report = verify_log_bytes(log_path.read_bytes(), str(log_path))
+        report, result = _replay_checked(log_path.read_bytes(), str(log_path))
         report.path, report.kind = str(p), "directory"
-        if report.ok:
-            _check_images(p, report)
+        if result is not None:
+            _check_images(p, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
         return report
     if not p.exists():
         raise NotFoundError(f"nothing to verify at {p}")
@@ -104,11 +110,8 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     return report
 
 
-def _check_images(root: Path, report: VerifyReport) -> None:
+def _check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> None:
     """Every image must decode and match the checkpoint digest recorded in the log."""
-    log = (root / directory.LOG_NAME).read_bytes()
-    replayed = machine.replay(log, "log")
-    digests = {cp.seq: cp.state_hash for cp in replayed.checkpoints}
     for path in sorted((root / directory.IMAGES).glob("*.vimg")):
         try:
             img = images.decode(path.read_bytes(), str(path))
