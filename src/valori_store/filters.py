@@ -6,15 +6,16 @@ A filter is a dict (full reference with examples: ``docs/filters.md``)::
 
 * ``{"k": v}`` is strict equality on the top-level metadata key ``k``; several keys in one
   dict are ANDed. ``{"k": {"$op": operand, ...}}`` applies field operators (ANDed):
-  ``$eq $ne $gt $gte $lt $lte $in $nin $exists $contains``.
+  ``$eq $ne $gt $gte $lt $lte $in $nin $exists $contains $icontains $any $all $empty``.
 * Logical operators sit at a filter's top level beside field keys (ANDed with them):
   ``$and`` and ``$or`` take a non-empty list of filters, ``$not`` takes one filter.
+* ``$ids`` (outermost level only) restricts to a list of record ids, ANDed with the rest.
 * Equality is type-strict: bool equals only bool (``True != 1``), str only str
   (``1 != "1"``), None only None; numbers (int, float, never bool) compare by exact value
   (``1 == 1.0``); lists and dicts compare element-wise with the same rule.
 * Ordering operators match only values of the operand's kind (number or str).
 * Every field operator is false on a record that lacks the key, except
-  ``{"$exists": False}``. ``$ne``/``$nin`` therefore skip such records; use ``$not`` for
+  ``{"$exists": False}`` and ``{"$empty": True}``. ``$ne``/``$nin`` therefore skip such records; use ``$not`` for
   the complement that includes them.
 
 :func:`compile_filter` validates once (raising :class:`~valori_store.errors.FilterError`
@@ -39,12 +40,14 @@ from valori_store.errors import FilterError
 
 __all__ = [
     "FIELD_OPERATORS",
+    "ID_OPERATOR",
     "LOGICAL_OPERATORS",
     "MAX_DEPTH",
     "Predicate",
     "canonical_filter",
     "compile_filter",
     "filter_mask",
+    "split_ids",
 ]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -55,8 +58,11 @@ Check = Callable[[Any], bool]
 
 FIELD_OPERATORS: tuple[str, ...] = (
     "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains",
+    "$icontains", "$any", "$all", "$empty",
 )
 LOGICAL_OPERATORS: tuple[str, ...] = ("$and", "$or", "$not")
+ID_OPERATOR = "$ids"
+"""Top-level only: ``{"$ids": [...]}`` keeps records whose id is in the list (ANDed)."""
 MAX_DEPTH = 64
 """Deepest nesting accepted (filters, operator dicts and operand lists/dicts all count)."""
 
@@ -64,7 +70,8 @@ _ORDERING = ("$gt", "$gte", "$lt", "$lte")
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le,
 }
-_ALL_OPERATORS = FIELD_OPERATORS + LOGICAL_OPERATORS
+_ALL_OPERATORS = FIELD_OPERATORS + LOGICAL_OPERATORS + (ID_OPERATOR,)
+_EMPTY_VALUES: tuple[Any, ...] = (None, "", [], {})
 _MISSING: Any = object()
 _Path = tuple[str | int, ...]
 _SIMPLE_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
@@ -80,6 +87,9 @@ def compile_filter(spec: Mapping[str, Any] | None) -> Predicate | None:
     filter is malformed. The predicate returns a bool and never raises on JSON metadata.
     """
     normalised = _normalise(spec)
+    if normalised is not None and ID_OPERATOR in normalised:
+        raise FilterError("invalid filter: $ids restricts record ids and needs the store; "
+                          "use split_ids() outside a store")
     return None if normalised is None else _build_filter(normalised)
 
 
@@ -96,6 +106,18 @@ def canonical_filter(spec: Mapping[str, Any] | None) -> bytes:
         normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return text.encode("utf-8")
+
+
+def split_ids(spec: Mapping[str, Any] | None) -> tuple[list[str] | None, Predicate | None]:
+    """Validate ``spec``; return its ``$ids`` restriction (sorted, unique) and the rest compiled.
+
+    ``(None, None)`` means no restriction at all; an ``$ids`` list may be empty (matches nothing).
+    """
+    normalised = _normalise(spec)
+    if normalised is None:
+        return None, None
+    ids = normalised.pop(ID_OPERATOR, None)
+    return ids, (_build_filter(normalised) if normalised else None)
 
 
 def filter_mask(pred: Predicate | None, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -187,6 +209,11 @@ def _norm_filter(spec: Any, path: _Path, depth: int) -> dict[str, Any]:
                 raise _fail(here, f"$not takes one filter (a dict), e.g. {{\"$not\": {{\"a\": 1}}}}; "
                                   f"got {_describe(value)}")
             out[key] = _norm_filter(value, here, depth + 1)
+        elif key == ID_OPERATOR:
+            if path:
+                raise _fail(here, "$ids goes only at the filter's top level (it is ANDed with the rest); "
+                                  "to combine id sets, compute them first")
+            out[key] = _norm_ids(value, here)
         elif key in FIELD_OPERATORS:
             raise _fail(here, f"{key} is a field operator; put it under a metadata key, "
                               f"e.g. {{\"year\": {{\"{key}\": ...}}}}")
@@ -195,6 +222,19 @@ def _norm_filter(spec: Any, path: _Path, depth: int) -> dict[str, Any]:
         else:
             out[key] = _norm_condition(value, here, depth + 1)
     return out
+
+
+def _norm_ids(value: Any, path: _Path) -> list[str]:
+    """``$ids`` operand: a list of str ids, returned sorted by UTF-8 bytes and de-duplicated."""
+    if not isinstance(value, (list, tuple)):
+        raise _fail(path, f"$ids takes a list of record ids, e.g. {{\"$ids\": [\"a\", \"b\"]}}; "
+                          f"got {_describe(value)}")
+    ids: set[str] = set()
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _fail(path + (i,), f"record ids are str, got {_describe(item)}")
+        ids.add(_check_text(item, path + (i,), "id"))
+    return sorted(ids, key=lambda t: t.encode("utf-8"))
 
 
 def _norm_condition(value: Any, path: _Path, depth: int) -> dict[str, Any]:
@@ -214,6 +254,16 @@ def _norm_operand(op: str, operand: Any, path: _Path, depth: int) -> Any:
     op = _check_text(op, path[:-1], "operator")
     if op in ("$eq", "$ne", "$contains"):
         return _norm_json(operand, path, depth)
+    if op == "$icontains":
+        if not isinstance(operand, str):
+            raise _fail(path, f"$icontains takes a string, got {_describe(operand)}")
+        return _check_text(operand, path, "operand")
+    if op in ("$any", "$all"):
+        if not isinstance(operand, list):
+            raise _fail(path, f"{op} takes a list of values, e.g. {{\"{op}\": [\"a\", \"b\"]}}; "
+                              f"got {_describe(operand)}")
+        _check_depth(path, depth)
+        return [_norm_json(item, path + (i,), depth + 1) for i, item in enumerate(operand)]
     if op in _ORDERING:
         if isinstance(operand, str):
             return _check_text(operand, path, "operand")
@@ -225,9 +275,9 @@ def _norm_operand(op: str, operand: Any, path: _Path, depth: int) -> Any:
             raise _fail(path, f"{op} takes a list of values, e.g. {{\"{op}\": [1, 2]}}; got {_describe(operand)}")
         _check_depth(path, depth)
         return [_norm_json(item, path + (i,), depth + 1) for i, item in enumerate(operand)]
-    if op == "$exists":
+    if op in ("$exists", "$empty"):
         if not isinstance(operand, bool):
-            raise _fail(path, f"$exists takes true or false, got {_describe(operand)}")
+            raise _fail(path, f"{op} takes true or false, got {_describe(operand)}")
         return operand
     if op in LOGICAL_OPERATORS:
         raise _fail(path, f"{op} is a logical operator and goes at a filter's top level, beside the "
@@ -362,6 +412,29 @@ def _contains_check(operand: Any) -> Check:
     return contains
 
 
+def _icontains_check(operand: str) -> Check:
+    """``$icontains``: substring after ``str.lower()`` on both sides; str values only."""
+    needle = operand.lower()
+    return lambda v: isinstance(v, str) and needle in v.lower()
+
+
+def _list_check(op: str, operands: list[Any]) -> Check:
+    """``$any``/``$all``: a list value holding any/every operand (strict element equality)."""
+    checks = [_eq_check(o) for o in operands]
+    combine = any if op == "$any" else all
+
+    def holds(v: Any) -> bool:
+        if not isinstance(v, list):
+            return False
+        return combine(any(eq(item) for item in v) for eq in checks)
+    return holds
+
+
+def _is_empty(v: Any) -> bool:
+    """True for None, "", [] and {} (bool False and 0 are values, not empty)."""
+    return v is None or (type(v) in (str, list, dict) and not v)
+
+
 def _op_check(op: str, operand: Any) -> Check:
     """Compile one field operator into a check on a present value."""
     if op == "$eq":
@@ -378,6 +451,12 @@ def _op_check(op: str, operand: Any) -> Check:
         return lambda v: not is_in(v)
     if op == "$exists":
         return (lambda v: True) if operand else (lambda v: False)
+    if op == "$empty":
+        return _is_empty if operand else (lambda v: not _is_empty(v))
+    if op == "$icontains":
+        return _icontains_check(operand)
+    if op in ("$any", "$all"):
+        return _list_check(op, operand)
     return _contains_check(operand)  # "$contains" (validated earlier)
 
 
@@ -420,6 +499,18 @@ def _build_field(key: str, ops: dict[str, Any]) -> Predicate:
         return lambda md: key not in md
     if ops == {"$exists": True}:
         return lambda md: key in md
+    if "$empty" in ops and ops["$empty"] is True:
+        # A missing key counts as empty: the one operator besides {"$exists": False} that is
+        # true on a missing key. Other operators beside it still apply to present values.
+        rest = {op: v for op, v in ops.items() if op != "$empty"}
+        check_rest = _all_of([_op_check(op, rest[op]) for op in sorted(rest)])
+
+        def empty_field(md: Mapping[str, Any]) -> bool:
+            v = md.get(key, _MISSING)
+            if v is _MISSING:
+                return not rest or (rest == {"$exists": False})
+            return _is_empty(v) and check_rest(v)
+        return empty_field
     check = _all_of([_op_check(op, ops[op]) for op in sorted(ops)])
     # Every operator except {"$exists": False} is False on a missing key, and the only dict
     # where all operators are that one was handled above: a missing key fails.

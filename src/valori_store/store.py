@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from . import directory, events, machine, snapshot, spec
+from . import directory, events, machine, mmr, snapshot, spec
 from .atomic import write_atomic
 from .canonical import canonical_metadata, check_id_list, check_ids, check_text, decode_metadata
 from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
 from .eventlog import FileLog, spill_log
-from .filters import compile_filter, filter_mask
+from .filters import filter_mask, split_ids
 from .heap import release_scratch
 from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
 from .records import Checkpoint, Hit, Record
@@ -302,8 +302,16 @@ class ValoriStore:
         ]
 
     def _mask(self, filter: Mapping[str, Any] | None) -> np.ndarray | None:
-        pred = compile_filter(filter)
-        return None if pred is None else filter_mask(pred, self._table.metadata_dicts())
+        """Rows passing ``filter`` (None: every row); ``$ids`` is a direct row lookup."""
+        ids, pred = split_ids(filter)
+        t = self._table
+        mask = None if pred is None else filter_mask(pred, t.metadata_dicts())
+        if ids is not None:
+            by_id = np.zeros(len(t), dtype=np.bool_)
+            rows = [r for r in map(t.row_of.get, ids) if r is not None]
+            by_id[rows] = True
+            mask = by_id if mask is None else mask & by_id
+        return mask
 
     def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
         """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
@@ -311,7 +319,7 @@ class ValoriStore:
         query = self._prepare_query(vector)
         if len(query) != 1:
             raise InputError(f"search takes one vector; got {len(query)} (use search_batch)")
-        compile_filter(filter)  # validate before taking the lock
+        split_ids(filter)  # validate before taking the lock
         with self._lock.read():
             self._check_open()
             return self._hits(search_one(self._table, self._metric, query[0], k, self._mask(filter)))
@@ -320,11 +328,42 @@ class ValoriStore:
         """Exact top-k for each query; each result equals :meth:`search` of that query alone."""
         k = _check_k(k)
         queries = self._prepare_query(vectors)
-        compile_filter(filter)
+        split_ids(filter)
         with self._lock.read():
             self._check_open()
             ranked = search_many(self._table, self._metric, queries, k, self._mask(filter))
             return [self._hits(r) for r in ranked]
+
+    def mmr_search(
+        self,
+        vector: Any,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Maximal marginal relevance: ``k`` diverse hits among the exact top ``fetch_k``.
+
+        ``lambda_mult`` in [0, 1] (1 = pure relevance, 0 = most diverse) is used as an exact
+        fraction and all similarities are exact integers (see :mod:`valori_store.mmr`), so
+        the selection is deterministic. Hits come in pick order and carry their query score.
+        """
+        k = _check_k(k)
+        fetch_k = max(_check_k(fetch_k), k)
+        lam = mmr.check_lambda(lambda_mult)
+        query = self._prepare_query(vector)
+        if len(query) != 1:
+            raise InputError(f"mmr_search takes one vector; got {len(query)}")
+        split_ids(filter)
+        with self._lock.read():
+            self._check_open()
+            ranked = search_one(self._table, self._metric, query[0], fetch_k, self._mask(filter))
+            rows = [r for r, _ in ranked]
+            keys = [spec.rank_key(self._metric, raw) for _, raw in ranked]
+            order = mmr.select(
+                self._metric, keys, self._table.matrix[rows], [self._table.ids[r] for r in rows], k, lam
+            )
+            return self._hits([ranked[i] for i in order])
 
     # ------------------------------------------------------------------ state
     def _state_digest(self) -> bytes:

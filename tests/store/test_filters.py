@@ -271,6 +271,10 @@ ALL_OPERATOR_CASES: list[tuple[str, Any]] = [
     ("$exists", True),
     ("$contains", "a"),
     ("$contains", None),
+    ("$icontains", "a"),
+    ("$any", [1]),
+    ("$all", []),
+    ("$empty", False),
 ]
 
 
@@ -283,6 +287,13 @@ def test_missing_key_is_false_for_every_field_operator(op: str, operand: Any) ->
 def test_missing_key_exists_false_is_true() -> None:
     assert matches({"k": {"$exists": False}}, {})
     assert matches({"k": {"$exists": False}}, {"other": None})
+
+
+def test_missing_key_is_empty() -> None:
+    assert matches({"k": {"$empty": True}}, {})
+    assert matches({"k": {"$empty": True, "$exists": False}}, {})
+    assert not matches({"k": {"$empty": True, "$ne": 1}}, {})  # $ne is false on a missing key
+    assert not matches({"k": {"$empty": True, "$exists": True}}, {})
 
 
 def test_all_operators_covered_by_missing_key_cases() -> None:
@@ -300,6 +311,8 @@ MISSING_KEY_TABLE = [  # docs/filters.md, "Missing keys": records {"k": 1}, {"k"
     ({"k": {"$exists": True}}, [True, True, True, False]),
     ({"k": {"$exists": False}}, [False, False, False, True]),
     ({"k": None}, [False, False, True, False]),
+    ({"k": {"$empty": True}}, [False, False, True, True]),
+    ({"k": {"$empty": False}}, [True, True, False, False]),
 ]
 
 
@@ -584,8 +597,19 @@ def ref_kind(v: Any) -> str:
 def ref_op(op: str, arg: Any, present: bool, v: Any) -> bool:
     if op == "$exists":
         return present == arg
+    if op == "$empty":
+        empty = not present or ref_tag(v) in [("null",), ("str", ""), ("list", ()), ("dict", ())]
+        return empty == arg
     if not present:
         return False
+    if op == "$icontains":
+        return ref_kind(v) == "str" and arg.lower() in v.lower()
+    if op in ("$any", "$all"):
+        if ref_kind(v) != "list":
+            return False
+        held = [ref_tag(x) for x in v]
+        hits = [ref_tag(a) in held for a in arg]
+        return any(hits) if op == "$any" else all(hits)
     if op == "$eq":
         return ref_tag(v) == ref_tag(arg)
     if op == "$ne":
@@ -649,7 +673,9 @@ def operator_entry() -> st.SearchStrategy[tuple[str, Any]]:
         st.tuples(st.sampled_from(["$eq", "$ne", "$contains"]), st.one_of(scalars, json_values)),
         st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), orderable),
         st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(st.one_of(scalars, json_values), max_size=4)),
-        st.tuples(st.just("$exists"), st.booleans()),
+        st.tuples(st.sampled_from(["$exists", "$empty"]), st.booleans()),
+        st.tuples(st.just("$icontains"), st.text(alphabet="aAbBéÉß", max_size=2)),
+        st.tuples(st.sampled_from(["$any", "$all"]), st.lists(st.one_of(scalars, json_values), max_size=3)),
     )
 
 
@@ -676,14 +702,18 @@ POOL_OPERANDS: list[Any] = SCALAR_POOL + [[v] for v in SCALAR_POOL] + [
     [], {}, [1, "a"], [True, None], {"x": 1}, {"x": True}, {"x": 1, "y": "a"}, {"y": [1.0]},
 ]
 POOL_PROBES: list[dict[str, Any]] = [{"a": v} for v in POOL_OPERANDS] + [
-    {"a": [v, "zz"]} for v in SCALAR_POOL] + [{"a": {"x": 1.0, "y": "a"}}, {"a": [[1]]}, {"a": "xaby"}, {}, {"b": 1}]
+    {"a": [v, "zz"]} for v in SCALAR_POOL] + [{"a": {"x": 1.0, "y": "a"}}, {"a": [[1]]}, {"a": "xaby"}, {"a": "XABY"}, {"a": "É"}, {}, {"b": 1}]
 
 
 @pytest.mark.parametrize("op", FIELD_OPERATORS)
 def test_every_operator_on_the_pool_matches_reference(op: str) -> None:
     """Exhaustive differential check: every pool operand against every pool record."""
-    if op == "$exists":
+    if op in ("$exists", "$empty"):
         operands: list[Any] = [True, False]
+    elif op == "$icontains":
+        operands = ["", "a", "A", "ab", "AB", "É", "é", "X"]
+    elif op in ("$any", "$all"):
+        operands = [[v] for v in POOL_OPERANDS] + [[], [1, "a"], ["zz", 1.0], [[1], None]]
     elif op in ("$in", "$nin"):
         operands = [[v] for v in POOL_OPERANDS] + [[], SCALAR_POOL, [[1], {"x": 1}, "a"]]
     elif op in ("$gt", "$gte", "$lt", "$lte"):
