@@ -18,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,6 +53,7 @@ class Recovered:
     checkpoints: list[Checkpoint]
     lock_fd: int
     dropped_bytes: int
+    notes: list[tuple[int, events.Note]] = field(default_factory=list)
 
 
 def image_path(root: Path, seq: int) -> Path:
@@ -173,16 +174,19 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
         else:
             table, first = img.table, img.seq + 1
         cps: list[Checkpoint] = []
+        notes: list[tuple[int, events.Note]] = []
         for frame in frames[1:]:
             if frame.kind == events.CREATE:
                 raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
-            if frame.seq < first and frame.kind != events.CHECKPOINT:
+            if frame.seq < first and frame.kind not in (events.CHECKPOINT, events.NOTE):
                 continue
             ev = events.decode(frame.kind, frame.payload, shape.dim, what, frame.offset)
             if frame.seq >= first:
                 machine.apply(table, ev)
             if isinstance(ev, events.CheckpointMark):
                 cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
+            elif isinstance(ev, events.Note):
+                notes.append((frame.seq, ev))
         del frames, data
         scan.frames = []
         dropped = scan.torn_bytes
@@ -198,7 +202,7 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
             os.fsync(fh.fileno())
             _remove_stale_images(root, scan.good_end)
         log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability)
-        return Recovered(table, shape.metric, log, cps, fd, dropped)
+        return Recovered(table, shape.metric, log, cps, fd, dropped, notes)
     except BaseException:
         if fh is not None:
             fh.close()

@@ -16,8 +16,11 @@ from .errors import CorruptFileError, FormatVersionError
 from .snapshot import DIGEST_SIZE, FORMAT_VERSION
 from .spec import MAX_DIM, METRICS, SPEC_VERSION
 
-CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE = 0, 1, 2, 3, 4
-NAMES = {CREATE: "create", UPSERT: "upsert", DELETE: "delete", CHECKPOINT: "checkpoint", RESTORE: "restore"}
+CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE = 0, 1, 2, 3, 4, 5
+NAMES = {
+    CREATE: "create", UPSERT: "upsert", DELETE: "delete", CHECKPOINT: "checkpoint", RESTORE: "restore",
+    NOTE: "note",
+}
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,18 @@ class Restore:
     kind: int = field(default=RESTORE, init=False)
 
 
-Event = Create | Upsert | Delete | CheckpointMark | Restore
+@dataclass(frozen=True)
+class Note:
+    """An annotation that changes no record: ``topic`` names its kind (e.g. ``session.turn``),
+    ``body`` is canonical JSON (a dict). Sessions and their turns are notes, so they share
+    the log's checksums and hash chain."""
+
+    topic: str
+    body: bytes
+    kind: int = field(default=NOTE, init=False)
+
+
+Event = Create | Upsert | Delete | CheckpointMark | Restore | Note
 
 
 def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
@@ -104,6 +118,8 @@ def encode(ev: Event) -> bytes:
         return _ids_payload(ev.ids)
     if isinstance(ev, CheckpointMark):
         return opt_str(ev.label) + ev.digest
+    if isinstance(ev, Note):
+        return blob(ev.topic.encode("utf-8")) + blob(ev.body)
     if isinstance(ev, Create):
         return u32(ev.dim) + bytes([METRICS.index(ev.metric)]) + SPEC_VERSION.to_bytes(2, "little") + (
             FORMAT_VERSION.to_bytes(2, "little")
@@ -139,6 +155,12 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
         ev = Delete(_read_ids(r))
     elif kind == CHECKPOINT:
         ev = CheckpointMark(r.opt_text(), bytes(r.take(DIGEST_SIZE)))
+    elif kind == NOTE:
+        topic = r.text()
+        body = bytes(r.blob())
+        if not is_canonical_metadata(body):
+            raise r.fail("note body is not canonical JSON")
+        ev = Note(topic, body)
     elif kind == RESTORE:
         target = r.u64()
         digest = bytes(r.take(DIGEST_SIZE))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import events, snapshot
@@ -12,7 +13,7 @@ from .table import RecordTable
 
 
 def apply(table: RecordTable, ev: events.Event) -> None:
-    """Apply one event to the table (checkpoints and create change nothing)."""
+    """Apply one event to the table (create, checkpoints and notes change nothing)."""
     if isinstance(ev, events.Upsert):
         table.upsert(ev.ids, ev.rows, ev.texts, ev.metas)
     elif isinstance(ev, events.Delete):
@@ -29,20 +30,21 @@ class ReplayResult:
     table: RecordTable
     metric: str
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    notes: list[tuple[int, events.Note]] = field(default_factory=list)
     events: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     scan: ScanResult | None = None
     checked_digests: int = 0
 
 
-def replay(
-    data: bytes | memoryview, what: str, upto_seq: int | None = None, check_digests: bool = False
-) -> ReplayResult:
-    """Rebuild the state by applying every event from empty.
+def walk(
+    data: bytes | memoryview, what: str, check_digests: bool = False
+) -> Iterator[tuple[Frame, events.Event, ReplayResult]]:
+    """Apply the log's events from empty, yielding after each one.
 
-    ``upto_seq`` stops after that event. With ``check_digests`` every checkpoint's and
-    restore's recorded state digest is recomputed and compared (CorruptFileError if not).
-    The first event must be ``create``.
+    The yielded result is live: its table is the state right after that frame's event
+    (do not keep it past the next step). When the walk ends, ``result.scan`` describes
+    the log's end. Digest checks as in :func:`replay`.
     """
     check_file_header(data, what)
     result: ReplayResult | None = None
@@ -52,7 +54,7 @@ def replay(
             if result is None:
                 raise CorruptFileError(f"{what}: the log holds no create event")
             result.scan = item
-            return result
+            return
         frame: Frame = item
         if result is None:
             if frame.kind != events.CREATE:
@@ -80,7 +82,26 @@ def replay(
             result.checked_digests += 1
         if isinstance(ev, events.CheckpointMark):
             result.checkpoints.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
+        elif isinstance(ev, events.Note):
+            result.notes.append((frame.seq, ev))
+        yield frame, ev, result
+
+
+def replay(
+    data: bytes | memoryview, what: str, upto_seq: int | None = None, check_digests: bool = False
+) -> ReplayResult:
+    """Rebuild the state by applying every event from empty.
+
+    ``upto_seq`` stops after that event. With ``check_digests`` every checkpoint's and
+    restore's recorded state digest is recomputed and compared (CorruptFileError if not).
+    The first event must be ``create``.
+    """
+    result: ReplayResult | None = None
+    steps = walk(data, what, check_digests)
+    for frame, _, result in steps:
         if upto_seq is not None and frame.seq >= upto_seq:
             result.scan = ScanResult([], frame.end, 0, None, frame.chain, frame.seq + 1)
             return result
-    raise AssertionError("unreachable")
+    if result is None:  # walk raised for an empty log; unreachable
+        raise CorruptFileError(f"{what}: the log holds no create event")
+    return result

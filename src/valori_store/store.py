@@ -12,23 +12,23 @@ import os
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from . import directory, events, machine, mmr, snapshot, spec
+from . import directory, events, machine, mmr, receipts, retrieval, sessions, snapshot, spec
 from .atomic import write_atomic
-from .canonical import canonical_metadata, check_id_list, check_ids, check_text, decode_metadata
+from .canonical import canonical_json, canonical_metadata, check_id_list, check_ids, check_text, decode_metadata
 from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
 from .eventlog import FileLog, spill_log
-from .filters import filter_mask, split_ids
+from .filters import split_ids
 from .heap import release_scratch
 from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
 from .records import Checkpoint, Hit, Record
 from .rwlock import ReadWriteLock
-from .search import search_many, search_one
 from .table import RecordTable
 
 DURABILITY = ("fsync", "batch", "none")
@@ -79,12 +79,13 @@ class ValoriStore:
 
     def _setup(
         self, table: RecordTable, metric: str, log: FileLog, checkpoints: list[Checkpoint],
-        root: Path | None, lock_fd: int | None,
+        root: Path | None, lock_fd: int | None, notes: list[tuple[int, events.Note]] | None = None,
     ) -> None:
         self._table = table
         self._metric = metric
         self._log = log
         self._checkpoints = checkpoints
+        self._notes: list[tuple[int, events.Note]] = list(notes or [])
         self._root = root
         self._lock_fd = lock_fd
         self._lock = ReadWriteLock()
@@ -119,7 +120,7 @@ class ValoriStore:
                 raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
             rec = directory.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
         store = cls.__new__(cls)
-        store._setup(rec.table, rec.metric, rec.log, rec.checkpoints, root, rec.lock_fd)
+        store._setup(rec.table, rec.metric, rec.log, rec.checkpoints, root, rec.lock_fd, rec.notes)
         store.recovered_dropped_bytes = rec.dropped_bytes
         return store
 
@@ -191,7 +192,10 @@ class ValoriStore:
     # ------------------------------------------------------------------ input preparation
     def _quantize(self, vectors: Any) -> np.ndarray:
         """Validated int32 rows as stored: Q16.16, integer-normalised under cosine."""
-        rows = _quantize_fast(vectors, self.dim)
+        return self._normalise(_quantize_fast(vectors, self.dim))
+
+    def _normalise(self, rows: np.ndarray) -> np.ndarray:
+        """Q16.16 rows in stored form: integer-normalised under cosine, else unchanged."""
         if self._metric == "cosine" and len(rows):
             normed, zero = (normalize_rows_serial if len(rows) < SMALL_BATCH else normalize_rows)(rows)
             if zero.any():
@@ -291,48 +295,92 @@ class ValoriStore:
             rows = [self._table.row_of.get(i) for i in wanted]
             return [self._record(r) for r in rows if r is not None]
 
-    def _prepare_query(self, vectors: Any) -> np.ndarray:
-        return np.ascontiguousarray(self._quantize(vectors))
+    def _prepare_query(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(Q16.16 rows as given, rows in stored form: normalised under cosine)."""
+        rows = _quantize_fast(vectors, self.dim)
+        return rows, np.ascontiguousarray(self._normalise(rows))
 
-    def _hits(self, ranked: list[tuple[int, int]]) -> list[Hit]:
-        t = self._table
+    def _live_state_hash(self) -> str:
+        """State hash under a held (read or write) lock; readers may fill the cache, since
+        no writer can run while they hold the lock and every reader computes the same value."""
+        digest = self._digest
+        if digest is None:
+            digest = self._digest = snapshot.state_digest(self._table, self._metric)
+        return digest.hex()
+
+    def _receipts(
+        self, raw_rows: np.ndarray, rankings: list[list[tuple[int, int]]], k: int,
+        filter: Mapping[str, Any] | None, mode: str = "search", fetch_k: int | None = None,
+        lam: Fraction | None = None,
+    ) -> list[receipts.Receipt]:
+        """Receipts for searches just run on the live table (caller holds the read lock)."""
+        digest = bytes.fromhex(self._live_state_hash())
+        seq = self._log.next_seq - 1
+        ids = self._table.ids
         return [
-            Hit(t.ids[r], spec.reported_score(self._metric, raw), raw, t.texts[r], decode_metadata(t.metas[r]))
-            for r, raw in ranked
+            receipts.make(state_digest=digest, seq=seq, metric=self._metric, query=row, k=k, filter=filter,
+                          ranked=[(ids[r], raw) for r, raw in ranked], mode=mode, fetch_k=fetch_k, lam=lam)
+            for row, ranked in zip(raw_rows, rankings)
         ]
 
-    def _mask(self, filter: Mapping[str, Any] | None) -> np.ndarray | None:
-        """Rows passing ``filter`` (None: every row); ``$ids`` is a direct row lookup."""
-        ids, pred = split_ids(filter)
-        t = self._table
-        mask = None if pred is None else filter_mask(pred, t.metadata_dicts())
-        if ids is not None:
-            by_id = np.zeros(len(t), dtype=np.bool_)
-            rows = [r for r in map(t.row_of.get, ids) if r is not None]
-            by_id[rows] = True
-            mask = by_id if mask is None else mask & by_id
-        return mask
-
-    def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
+    def _run_search(self, vector: Any, k: int, filter: Mapping[str, Any] | None, want: bool
+                    ) -> tuple[list[Hit], receipts.Receipt | None]:
         k = _check_k(k)
-        query = self._prepare_query(vector)
+        raw, query = self._prepare_query(vector)
         if len(query) != 1:
             raise InputError(f"search takes one vector; got {len(query)} (use search_batch)")
         split_ids(filter)  # validate before taking the lock
         with self._lock.read():
             self._check_open()
-            return self._hits(search_one(self._table, self._metric, query[0], k, self._mask(filter)))
+            ranked = retrieval.rank(self._table, self._metric, query[0], k, filter)
+            receipt = None
+            if want or receipts.recording():
+                receipt = self._receipts(raw, [ranked], k, filter)[0]
+                receipts.emit([receipt])
+            return retrieval.hits(self._table, self._metric, ranked), receipt
+
+    def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
+        return self._run_search(vector, k, filter, False)[0]
+
+    def search_with_receipt(
+        self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None
+    ) -> tuple[list[Hit], receipts.Receipt]:
+        """:meth:`search` plus its retrieval receipt (see :mod:`valori_store.receipts`)."""
+        hits, receipt = self._run_search(vector, k, filter, True)
+        assert receipt is not None
+        return hits, receipt
 
     def search_batch(self, vectors: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[list[Hit]]:
         """Exact top-k for each query; each result equals :meth:`search` of that query alone."""
         k = _check_k(k)
-        queries = self._prepare_query(vectors)
+        raw, queries = self._prepare_query(vectors)
         split_ids(filter)
         with self._lock.read():
             self._check_open()
-            ranked = search_many(self._table, self._metric, queries, k, self._mask(filter))
-            return [self._hits(r) for r in ranked]
+            ranked = retrieval.rank_batch(self._table, self._metric, queries, k, filter)
+            if receipts.recording():
+                receipts.emit(self._receipts(raw, ranked, k, filter))
+            return [retrieval.hits(self._table, self._metric, r) for r in ranked]
+
+    def _run_mmr(
+        self, vector: Any, k: int, fetch_k: int, lambda_mult: float, filter: Mapping[str, Any] | None, want: bool,
+    ) -> tuple[list[Hit], receipts.Receipt | None]:
+        k = _check_k(k)
+        fetch_k = max(_check_k(fetch_k), k)
+        lam = mmr.check_lambda(lambda_mult)
+        raw, query = self._prepare_query(vector)
+        if len(query) != 1:
+            raise InputError(f"mmr_search takes one vector; got {len(query)}")
+        split_ids(filter)
+        with self._lock.read():
+            self._check_open()
+            ranked = retrieval.rank_mmr(self._table, self._metric, query[0], k, fetch_k, lam, filter)
+            receipt = None
+            if want or receipts.recording():
+                receipt = self._receipts(raw, [ranked], k, filter, "mmr", fetch_k, lam)[0]
+                receipts.emit([receipt])
+            return retrieval.hits(self._table, self._metric, ranked), receipt
 
     def mmr_search(
         self,
@@ -348,22 +396,20 @@ class ValoriStore:
         fraction and all similarities are exact integers (see :mod:`valori_store.mmr`), so
         the selection is deterministic. Hits come in pick order and carry their query score.
         """
-        k = _check_k(k)
-        fetch_k = max(_check_k(fetch_k), k)
-        lam = mmr.check_lambda(lambda_mult)
-        query = self._prepare_query(vector)
-        if len(query) != 1:
-            raise InputError(f"mmr_search takes one vector; got {len(query)}")
-        split_ids(filter)
-        with self._lock.read():
-            self._check_open()
-            ranked = search_one(self._table, self._metric, query[0], fetch_k, self._mask(filter))
-            rows = [r for r, _ in ranked]
-            keys = [spec.rank_key(self._metric, raw) for _, raw in ranked]
-            order = mmr.select(
-                self._metric, keys, self._table.matrix[rows], [self._table.ids[r] for r in rows], k, lam
-            )
-            return self._hits([ranked[i] for i in order])
+        return self._run_mmr(vector, k, fetch_k, lambda_mult, filter, False)[0]
+
+    def mmr_search_with_receipt(
+        self, vector: Any, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+        filter: Mapping[str, Any] | None = None,
+    ) -> tuple[list[Hit], receipts.Receipt]:
+        """:meth:`mmr_search` plus its retrieval receipt."""
+        hits, receipt = self._run_mmr(vector, k, fetch_k, lambda_mult, filter, True)
+        assert receipt is not None
+        return hits, receipt
+
+    def verify_receipt(self, receipt: receipts.Receipt | Mapping[str, Any] | str) -> receipts.ReceiptCheck:
+        """Re-execute a receipt's search at its recorded state (see :func:`receipts.verify_receipt`)."""
+        return receipts.verify_receipt(self, receipt)
 
     # ------------------------------------------------------------------ state
     def _state_digest(self) -> bytes:
@@ -372,9 +418,9 @@ class ValoriStore:
         return self._digest
 
     def state_hash(self) -> str:
-        """Hex BLAKE2b-256 of the canonical state (equal content, equal hash)."""
-        with self._lock.write():  # fills the cache
-            return self._state_digest().hex()
+        """Hex tagged SHA-256 of the canonical state (equal content, equal hash)."""
+        with self._lock.read():
+            return self._live_state_hash()
 
     def to_bytes(self) -> bytes:
         """Canonical snapshot bytes (docs/format.md); its trailing digest is the state hash."""
@@ -405,6 +451,32 @@ class ValoriStore:
                         f"restoring it will replay the log instead", directory.RecoveryWarning, stacklevel=2,
                     )
             return cp
+
+    # ------------------------------------------------------------------ notes and sessions
+    def _note(self, topic: str, body: Mapping[str, Any]) -> int:
+        """Append a note event (changes no record); returns its seq."""
+        ev = events.Note(topic, canonical_json(dict(body)))
+        with self._lock.write():
+            self._check_open()
+            seq = self._commit(ev)
+            self._notes.append((seq, ev))
+            return seq
+
+    def _notes_snapshot(self) -> list[tuple[int, events.Note]]:
+        with self._lock.read():
+            return list(self._notes)
+
+    def session(self, name: str) -> sessions.Session:
+        """Resume the session ``name``, or start it (see :mod:`valori_store.sessions`)."""
+        return sessions.open_session(self, name)
+
+    def sessions(self) -> list[sessions.SessionInfo]:
+        """Every session of this store, in the order they were started."""
+        return sessions.list_sessions(self)
+
+    def fork_session(self, name: str, source: str, turn: int) -> sessions.Session:
+        """A new session with ``source``'s history up to ``turn``; the store is rewound there."""
+        return sessions.fork_session(self, name, source, turn)
 
     def history(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first (restores never erase any)."""

@@ -1,0 +1,234 @@
+"""Agent sessions: named sequences of turns, each a checkpoint plus the receipts of its
+retrievals, kept in the store's own log.
+
+A session is started (or resumed) with ``store.session(name)``. Each turn records a
+checkpoint of the store (the state the turn left behind) and the retrieval receipts of the
+searches made during it, plus optional JSON ``meta`` (e.g. the user's input), as a ``note``
+event in the hash-chained log — so sessions persist with a durable store, are covered by
+its checksums, and survive reopening in another process. Notes change no record: the state
+hash is the same with or without sessions.
+
+``rewind(turn)`` restores the store to a turn's checkpoint; ``store.fork_session(new,
+source, turn)`` starts a session whose history is ``source`` up to ``turn`` and rewinds
+the store there; ``verify()`` re-executes every recorded retrieval at its recorded state
+(one log replay) and reports per turn.
+
+Snapshots (``save``/``to_bytes``) hold state only, not history: sessions live in durable
+stores (and, for an in-memory store, for its lifetime).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .canonical import canonical_json
+from .errors import InputError, MetadataError, NotFoundError
+from .receipts import Receipt, ReceiptCheck, record_receipts, verify_receipts
+from .records import Checkpoint
+
+if TYPE_CHECKING:
+    from .store import ValoriStore
+
+__all__ = ["Session", "SessionInfo", "Turn", "TurnCheck", "START", "TURN"]
+
+START = "session.start"
+TURN = "session.turn"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+
+
+def check_name(name: Any) -> str:
+    """Session names: 1-128 chars of letters, digits and ``._:@/-``, starting alphanumeric."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InputError(f"session name must be 1-128 characters of letters, digits and ._:@/- "
+                         f"(starting with a letter or digit), got {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One recorded turn. ``number`` counts from 1 within its session's history; ``session``
+    is the session that recorded it (an ancestor, for turns inherited by a fork)."""
+
+    session: str
+    number: int
+    seq: int
+    state_hash: str
+    label: str | None
+    meta: dict[str, Any]
+    receipts: list[Receipt]
+    note_seq: int
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.seq, self.state_hash, self.label)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"session": self.session, "number": self.number, "seq": self.seq, "state_hash": self.state_hash,
+                "label": self.label, "meta": self.meta, "receipts": [r.to_dict() for r in self.receipts]}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as listed by ``store.sessions()``."""
+
+    name: str
+    parent: str | None
+    from_turn: int | None
+    turns: int
+    start_seq: int
+
+
+@dataclass(frozen=True)
+class TurnCheck:
+    """Verification of one turn: its checkpoint's state and each receipt re-executed."""
+
+    turn: Turn
+    receipts: list[ReceiptCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.receipts)
+
+
+# ---------------------------------------------------------------------------- note parsing
+
+
+def _notes(store: ValoriStore) -> list[tuple[int, str, dict[str, Any]]]:
+    return [(seq, note.topic, json.loads(note.body)) for seq, note in store._notes_snapshot()
+            if note.topic in (START, TURN)]
+
+
+def _index(store: ValoriStore) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[int, dict[str, Any]]]]]:
+    """(start body by name, own turn bodies by name in log order)."""
+    starts: dict[str, dict[str, Any]] = {}
+    turns: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for seq, topic, body in _notes(store):
+        if topic == START:
+            starts.setdefault(body["name"], {**body, "seq": seq})
+        else:
+            turns.setdefault(body["session"], []).append((seq, body))
+    return starts, turns
+
+
+def _history(name: str, starts: dict[str, dict[str, Any]],
+             own: dict[str, list[tuple[int, dict[str, Any]]]]) -> list[Turn]:
+    """Turns of ``name`` including those inherited from the fork ancestry."""
+    start = starts[name]
+    inherited: list[Turn] = []
+    if start.get("parent") is not None:
+        inherited = _history(start["parent"], starts, own)[: start["from_turn"]]
+    out = list(inherited)
+    for note_seq, body in own.get(name, []):
+        out.append(Turn(name, len(out) + 1, body["seq"], body["state_hash"], body.get("label"), body.get("meta", {}),
+                        [Receipt.from_dict(r) for r in body.get("receipts", [])], note_seq))
+    return out
+
+
+# ---------------------------------------------------------------------------- the session
+
+
+class Session:
+    """A handle on one named session of a store (cheap; holds no state of its own)."""
+
+    def __init__(self, store: ValoriStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Session({self.name!r}, turns={len(self.turns())})"
+
+    def info(self) -> SessionInfo:
+        starts, own = _index(self.store)
+        s = starts[self.name]
+        return SessionInfo(self.name, s.get("parent"), s.get("from_turn"), len(_history(self.name, starts, own)),
+                           s["seq"])
+
+    def turns(self) -> list[Turn]:
+        """Every turn of this session's history, oldest first (inherited ones included)."""
+        starts, own = _index(self.store)
+        return _history(self.name, starts, own)
+
+    def turn_at(self, number: int) -> Turn:
+        turns = self.turns()
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(turns):
+            raise NotFoundError(f"session {self.name!r} has turns 1..{len(turns)}; no turn {number!r}")
+        return turns[number - 1]
+
+    def mark_turn(self, receipts: Sequence[Receipt] = (), label: str | None = None,
+                  meta: Mapping[str, Any] | None = None) -> Turn:
+        """Record a turn now: a checkpoint of the current state plus ``receipts`` and ``meta``."""
+        meta_dict = dict(meta or {})
+        try:
+            canonical_json(meta_dict)
+        except MetadataError as exc:
+            raise InputError(f"turn meta must be JSON: {exc}") from None
+        number = len(self.turns()) + 1
+        cp = self.store.checkpoint(label if label is not None else f"{self.name}#{number}")
+        body = {"session": self.name, "number": number, "seq": cp.seq, "state_hash": cp.state_hash,
+                "label": cp.label, "meta": meta_dict, "receipts": [Receipt.coerce(r).to_dict() for r in receipts]}
+        note_seq = self.store._note(TURN, body)
+        return Turn(self.name, number, cp.seq, cp.state_hash, cp.label, meta_dict,
+                    [Receipt.coerce(r) for r in receipts], note_seq)
+
+    @contextmanager
+    def turn(self, label: str | None = None, meta: Mapping[str, Any] | None = None) -> Iterator[list[Receipt]]:
+        """Record a turn around a block: every search inside it (any adapter, this thread or
+        context) is receipted, and on normal exit the turn is marked. The yielded list
+        fills with the receipts. On an exception nothing is marked."""
+        with record_receipts() as got:
+            yield got
+        self.mark_turn(list(got), label=label, meta=meta)
+
+    def rewind(self, number: int) -> Checkpoint:
+        """Restore the store to the state turn ``number`` left behind (logged; nothing erased)."""
+        t = self.turn_at(number)
+        return self.store.restore(t.checkpoint)
+
+    def verify(self) -> list[TurnCheck]:
+        """Re-execute every recorded retrieval at its recorded state (one log replay)."""
+        turns = self.turns()
+        flat = [r for t in turns for r in t.receipts]
+        checks = verify_receipts(self.store, flat) if flat else []
+        out, i = [], 0
+        for t in turns:
+            out.append(TurnCheck(t, checks[i: i + len(t.receipts)]))
+            i += len(t.receipts)
+        return out
+
+
+# ---------------------------------------------------------------------------- store-level API
+
+
+def open_session(store: ValoriStore, name: str) -> Session:
+    """Resume session ``name``, or start it when the store has none by that name."""
+    name = check_name(name)
+    starts, _ = _index(store)
+    if name not in starts:
+        store._note(START, {"name": name, "parent": None, "from_turn": None})
+    return Session(store, name)
+
+
+def list_sessions(store: ValoriStore) -> list[SessionInfo]:
+    """Every session, in the order they were started."""
+    starts, own = _index(store)
+    return [SessionInfo(n, s.get("parent"), s.get("from_turn"), len(_history(n, starts, own)), s["seq"])
+            for n, s in sorted(starts.items(), key=lambda kv: kv[1]["seq"])]
+
+
+def fork_session(store: ValoriStore, name: str, source: str, turn: int) -> Session:
+    """Start ``name`` with the history of ``source`` up to ``turn``, and rewind the store there."""
+    name = check_name(name)
+    starts, _ = _index(store)
+    if source not in starts:
+        raise NotFoundError(f"no session {source!r}; store.sessions() lists them")
+    if name in starts:
+        raise InputError(f"a session named {name!r} already exists; fork under a new name")
+    base = Session(store, source).turn_at(turn)
+    store._note(START, {"name": name, "parent": source, "from_turn": turn})
+    store.restore(base.checkpoint)
+    return Session(store, name)
