@@ -46,3 +46,9 @@ class TestDurableDirectory(VectorStoreIntegrationTests):
         vs = ValoriVectorStore(self.get_embeddings(), path=tmp_path / "lc-store", durability="none")
         yield vs
         vs.close()
+
+
+def test_no_standard_test_is_switched_off() -> None:
+    for cls in (TestLazyCosine, TestExplicitDimL2, TestWrappedCoreStore, TestDurableDirectory):
+        suite = cls()
+        assert suite.has_sync and suite.has_async and suite.has_get_by_ids
