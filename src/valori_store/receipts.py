@@ -387,6 +387,7 @@ def _walk_log(data: bytes, what: str, parsed: list[Receipt | None], checks: list
         assert r is not None
         by_seq.setdefault(r.seq, []).append(i)
     last = max(by_seq)
+    result: machine.ReplayResult | None = None
     try:
         for frame, _, result in machine.walk(data, what):
             if frame.seq in by_seq:
@@ -412,8 +413,15 @@ def _walk_log(data: bytes, what: str, parsed: list[Receipt | None], checks: list
             assert r is not None
             checks[idx] = ReceiptCheck("corrupt-log", str(exc), r.digest, r.results)
         return
-    for ids in by_seq.values():  # positions beyond the end of the log
+    scan = None if result is None else result.scan
+    for ids in by_seq.values():  # positions beyond the end of the (intact part of the) log
         for i in ids:
             r = parsed[i]
             assert r is not None
-            checks[i] = ReceiptCheck("state-unavailable", f"the log ends before event {r.seq}", r.digest, r.results)
+            if scan is not None and scan.torn_bytes:
+                checks[i] = ReceiptCheck(
+                    "corrupt-log", f"{what}: the log's final record is damaged ({scan.torn_bytes} bytes at offset "
+                    f"{scan.good_end}: {scan.torn_reason}); event {r.seq} is not readable", r.digest, r.results)
+            else:
+                checks[i] = ReceiptCheck("state-unavailable", f"the log ends before event {r.seq}",
+                                         r.digest, r.results)
