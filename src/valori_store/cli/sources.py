@@ -1,0 +1,110 @@
+"""Opening a PATH read-only and resolving a point in its history (``--from``/``--to``).
+
+A point is written as ``head`` (the current state), a checkpoint sequence number
+(``12``), ``SESSION:TURN`` (``alice:2``: the state that turn left behind; ``SESSION`` is
+an existing session name and may itself contain ``:``), or a checkpoint label (the latest
+checkpoint with it), tried in that order. Snapshots have no history: only ``head``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import readonly, snapshot
+from ..errors import CorruptFileError, NotFoundError
+from ..eventlog import Frame
+from ..sessions import Session
+from ..table import RecordTable
+
+
+@dataclass
+class Source:
+    """A read-only store over a directory or snapshot; ``recovered`` is None for snapshots."""
+
+    path: Path
+    kind: str  # "directory" or "snapshot"
+    store: readonly.ReadOnlyStore
+    recovered: readonly.Recovered | None
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_source(path: str | Path) -> Source:
+    p = Path(path)
+    kind = readonly.check_store_path(p)
+    if kind == "directory":
+        rec = readonly.recover(p)
+        store = readonly.store_from(p, rec)
+        return Source(p, kind, store, rec)
+    return Source(p, kind, readonly.open_readonly(p), None)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A resolved point: the state after event ``seq``; ``cut`` is the last event a replay
+    to this point keeps (the turn's note for ``SESSION:TURN``, else ``seq``)."""
+
+    spec: str
+    seq: int
+    cut: int
+    state_hash: str
+    label: str | None
+    what: str  # human description, e.g. "checkpoint 7 'v1'" or "alice turn 2"
+    head: bool = False
+
+
+def _describe_checkpoints(src: Source) -> str:
+    cps = src.store.history()
+    if not cps:
+        return "it has no checkpoints"
+    shown = ", ".join(f"{c.seq}" + (f" ({c.label})" if c.label else "") for c in cps[-8:])
+    return f"its checkpoints are at {'..., ' if len(cps) > 8 else ''}{shown}"
+
+
+def resolve(src: Source, spec: str) -> Point:
+    """Resolve ``spec`` (see the module docstring); NotFoundError when nothing matches."""
+    store = src.store
+    text = spec.strip()
+    if text == "head":
+        seq = store.log_length - 1
+        return Point(spec, seq, seq, store.state_hash(), None, f"head (event {seq})", head=True)
+    if src.kind == "snapshot":
+        raise NotFoundError(f"{src.path} is a snapshot (no history): only 'head' can be used, not {spec!r}")
+    cps = store.history()
+    if text.isdigit():
+        found = [c for c in cps if c.seq == int(text)]
+        if not found:
+            raise NotFoundError(f"no checkpoint at seq {text} in {src.path}; {_describe_checkpoints(src)}")
+        c = found[0]
+        return Point(spec, c.seq, c.seq, c.state_hash, c.label, f"checkpoint {c.seq}" + (
+            f" ({c.label})" if c.label else ""))
+    name, sep, number = text.rpartition(":")
+    if sep and number.isdigit():
+        names = [s.name for s in store.sessions()]
+        if name in names:
+            turn = Session(store, name).turn_at(int(number))
+            return Point(spec, turn.seq, turn.note_seq, turn.state_hash, turn.label, f"{name} turn {number}")
+    labelled = [c for c in cps if c.label == text]
+    if labelled:
+        c = labelled[-1]
+        return Point(spec, c.seq, c.seq, c.state_hash, c.label, f"checkpoint {c.seq} ({c.label})")
+    raise NotFoundError(
+        f"{spec!r} is not 'head', a checkpoint seq, SESSION:TURN or a checkpoint label of {src.path}; "
+        f"{_describe_checkpoints(src)} (valori-store history lists them)")
+
+
+def state_of(src: Source, point: Point, on_event: Callable[[Frame], None] | None = None) -> RecordTable:
+    """The record table at ``point``, checked against the point's recorded state hash."""
+    if point.head:
+        return src.store._table
+    assert src.recovered is not None
+    table, _ = readonly.state_at(src.path, src.recovered.log, point.seq, on_event)
+    actual = snapshot.state_digest(table, src.store.metric).hex()
+    if actual != point.state_hash:
+        raise CorruptFileError(
+            f"{src.path}: replaying the log to event {point.seq} gives state {actual[:16]}..., "
+            f"but {point.what} recorded {point.state_hash[:16]}...; run valori-store verify")
+    return table
