@@ -169,3 +169,45 @@ async def test_async_time_travel() -> None:
     assert memory.state_hash() == hashes[2]
     cp = await saver.arewind(past.config)
     assert memory.state_hash() == cp.state_hash == hashes[1]
+
+
+def test_with_allowlist_clone_shares_the_memory_binding() -> None:
+    memory = ValoriMemoryStore(clock=TurnClock())
+    saver = ValoriCheckpointer(InMemorySaver(), memory)
+    clone = saver.with_allowlist({("my_module", "MyType")})
+    assert isinstance(clone, ValoriCheckpointer) and clone.memory is memory
+    memory.put(("a",), "k", {"x": 1})
+    first = clone.memory_checkpoint()
+    assert saver.memory_checkpoint() == first  # unchanged state: the same checkpoint, reused
+    assert len(memory.store.history()) == 1
+
+
+def test_concurrent_writers_keep_the_memory_consistent() -> None:
+    import threading
+
+    memory = ValoriMemoryStore(index={"dims": 16, "embed": HashingEmbedder(16), "fields": ["text"]}, clock=TurnClock())
+    saver = ValoriCheckpointer(InMemorySaver(), memory)
+
+    def writer(w: int) -> None:
+        for i in range(15):
+            memory.put(("w", str(w)), f"k{i % 5}", {"text": f"writer {w} note {i}"})
+            if i % 4 == 0:
+                memory.delete(("w", str(w)), f"k{(i + 1) % 5}")
+            saver.memory_checkpoint()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    items = memory.search(("w",), limit=1000)
+    # every namespace record counts exactly the items it holds; every vector has its item
+    counts = {tuple(r.metadata["lg:ns"]): r.metadata["lg:count"] for r in memory.store.get(memory.store.ids())
+              if r.metadata.get("lg:kind") == "ns"}
+    held: dict[tuple[str, ...], int] = {}
+    for it in items:
+        held[tuple(it.namespace)] = held.get(tuple(it.namespace), 0) + 1
+    assert counts == held
+    vectors = [r for r in memory.store.get(memory.store.ids()) if r.metadata.get("lg:kind") == "vec"]
+    assert len(vectors) == len(items)
+    assert all(memory.store.restore(cp) for cp in memory.store.history()[-2:])  # each checkpoint restorable
