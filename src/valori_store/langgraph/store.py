@@ -37,8 +37,18 @@ from langgraph.store.base import (
     Result,
     SearchItem,
     SearchOp,
-    validate_op_namespace,
 )
+
+try:
+    from langgraph.store.base import validate_op_namespace
+except ImportError:  # pragma: no cover - langgraph-checkpoint releases before the helper existed
+    def validate_op_namespace(op: Op) -> None:
+        paths = [c.path for c in op.match_conditions or ()] if isinstance(op, ListNamespacesOp) else [
+            op.namespace_prefix if isinstance(op, SearchOp) else op.namespace]
+        for path in paths:
+            for label in path:
+                if not isinstance(label, str) or not label or "." in label or "\x00" in label:
+                    raise InvalidNamespaceError(f"invalid namespace label {label!r} in {tuple(path)!r}")
 
 from valori_store import spec
 from valori_store.canonical import check_id
