@@ -1,0 +1,117 @@
+"""``verify``: integrity, images, the sessions' receipts and receipts files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_fixtures import EMB, assert_one_line_error, built, cli, flip_byte_in_middle_frame  # noqa: F401
+
+from valori_store import ValoriStore
+
+KEYS = {"command", "ok", "path", "kind", "report", "receipts", "sessions"}
+
+
+def test_verify_ok_with_session_receipts(cli, built) -> None:
+    res = cli("verify", built.path, "--json")
+    assert res.code == 0, res.err
+    doc = res.json()
+    assert set(doc) == KEYS and doc["ok"] is True and doc["kind"] == "directory"
+    report = doc["report"]
+    assert report["ok"] and report["state_hash"] == built.head_hash and report["events"] == built.log_length
+    assert report["checked_digests"] == 3 + 2  # three checkpoints and two restores
+    assert report["images_checked"] == 3
+    assert doc["receipts"]["checked"] == doc["receipts"]["matched"] == built.receipts
+    assert {(i["session"], i["turn"]) for i in doc["receipts"]["items"]} == {("alice", 1), ("alice", 2)}
+    assert doc["sessions"] == [{"name": "alice", "turns": 2, "receipts": 3, "failed": 0, "ok": True}]
+    text = cli("verify", built.path)
+    assert text.code == 0 and "OK (directory)" in text.out and "receipts re-executed: 3, matching: 3" in text.out
+
+
+def test_no_sessions_flag(cli, built) -> None:
+    doc = cli("verify", built.path, "--json", "--no-sessions").json()
+    assert doc["receipts"]["checked"] == 0
+
+
+def test_receipts_file_forms(cli, built, tmp_path: Path) -> None:
+    with ValoriStore.open(built.path) as store:
+        r1 = store.search_with_receipt(EMB.embed("apples"), k=2)[1]
+        r2 = store.mmr_search_with_receipt(EMB.embed("squash"), k=2, fetch_k=4)[1]
+    one, many, lines = tmp_path / "one.json", tmp_path / "many.json", tmp_path / "r.jsonl"
+    one.write_text(r1.to_json(), encoding="utf-8")
+    many.write_text(json.dumps([r1.to_dict(), r2.to_dict()]), encoding="utf-8")
+    lines.write_text(r1.to_json() + "\n\n" + r2.to_json() + "\n", encoding="utf-8")
+    res = cli("verify", built.path, "--no-sessions", "--receipts", one, "--receipts", many, "--receipts", lines,
+              "--json")
+    assert res.code == 0, res.err
+    items = res.json()["receipts"]["items"]
+    assert [(i["file"], i["index"], i["status"]) for i in items] == [
+        (str(one), 1, "match"), (str(many), 1, "match"), (str(many), 2, "match"), (str(lines), 1, "match"),
+        (str(lines), 2, "match")]
+
+
+def test_search_json_output_verifies(cli, built, tmp_path: Path) -> None:
+    out = cli("search", built.path, "yellow bananas", "--json", "--receipt")
+    (tmp_path / "s.json").write_text(out.out, encoding="utf-8")
+    cli("search", built.path, "pastry", "--save-receipt", tmp_path / "saved.jsonl")
+    cli("search", built.path, "fruit", "--save-receipt", tmp_path / "saved.jsonl", "--mmr")
+    res = cli("verify", built.path, "--receipts", tmp_path / "s.json", "--receipts", tmp_path / "saved.jsonl",
+              "--json")
+    assert res.code == 0, res.err
+    assert res.json()["receipts"]["checked"] == built.receipts + 3
+
+
+def test_tampered_and_foreign_receipts_fail_with_exit_1(cli, built, tmp_path: Path) -> None:
+    with ValoriStore.open(built.path) as store:
+        receipt = store.search_with_receipt(EMB.embed("apples"), k=2)[1].to_dict()
+    forged = dict(receipt, results=list(reversed(receipt["results"])))
+    (tmp_path / "bad.json").write_text(json.dumps([receipt, forged]), encoding="utf-8")
+    res = cli("verify", built.path, "--receipts", tmp_path / "bad.json", "--json")
+    assert res.code == 1
+    statuses = [i["status"] for i in res.json()["receipts"]["items"] if i["source"] == "file"]
+    assert statuses == ["match", "tampered"]
+    assert len(res.err_lines) == 1 and "1 of 5 receipts not matching" in res.err
+    text = cli("verify", built.path, "--receipts", tmp_path / "bad.json")
+    assert text.code == 1 and "tampered: " in text.out
+
+
+def test_bad_receipts_file_is_a_usage_error(cli, built, tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text("{not json\n", encoding="utf-8")
+    assert_one_line_error(cli("verify", built.path, "--receipts", tmp_path / "x.json"), 2, "line 1 is not JSON")
+    assert_one_line_error(cli("verify", built.path, "--receipts", tmp_path / "none.json"), 3, "no receipts file")
+
+
+def test_corrupt_log_exit_4(cli, built) -> None:
+    flip_byte_in_middle_frame(built.path)
+    res = cli("verify", built.path, "--json")
+    assert res.code == 4
+    doc = res.json()
+    assert doc["ok"] is False and doc["report"]["problems"]
+    assert len(res.err_lines) == 1 and res.err_lines[0].startswith("valori-store: error: ")
+    assert "corrupt" in res.err_lines[0]
+
+
+def test_image_that_disagrees_with_the_log_fails(cli, built) -> None:
+    from valori_store import images, snapshot
+
+    paths = sorted((built.path / "images").glob("*.vimg"))
+    first, last = (images.decode(p.read_bytes(), str(p)) for p in (paths[0], paths[-1]))
+    assert snapshot.state_digest(first.table, "cosine") != snapshot.state_digest(last.table, "cosine")
+    # a well-formed image for the last checkpoint, but holding the first checkpoint's state
+    paths[-1].write_bytes(images.encode(last.seq, last.log_end, last.chain, last.checkpoints,
+                                        snapshot.encode(first.table, first.metric)))
+    res = cli("verify", built.path, "--json")
+    assert res.code == 1
+    assert any("does not match checkpoint" in p for p in res.json()["report"]["problems"])
+
+
+def test_snapshot_and_its_receipts(cli, built, tmp_path: Path) -> None:
+    with ValoriStore.open(built.path) as store:
+        store.save(tmp_path / "s.vsnap")
+        receipt = store.search_with_receipt(EMB.embed("apples"), k=3)[1]
+    (tmp_path / "r.json").write_text(receipt.to_json(), encoding="utf-8")
+    res = cli("verify", tmp_path / "s.vsnap", "--receipts", tmp_path / "r.json", "--json")
+    assert res.code == 0, res.err
+    doc = res.json()
+    assert doc["kind"] == "snapshot" and doc["report"]["state_hash"] == built.head_hash
+    assert doc["receipts"]["matched"] == 1
