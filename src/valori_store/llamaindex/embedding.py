@@ -11,6 +11,7 @@ from typing import Any, List
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from typing_extensions import override
 
 from valori_store.embedder import HashingEmbedder
 
@@ -31,20 +32,26 @@ class ValoriHashingEmbedding(BaseEmbedding):
         self._embedder = HashingEmbedder(dim=dim, seed=seed)
 
     @classmethod
+    @override
     def class_name(cls) -> str:
         return "ValoriHashingEmbedding"
 
+    @override
     def _get_query_embedding(self, query: str) -> List[float]:
         return self._embedder.embed_query(query)
 
+    @override
     def _get_text_embedding(self, text: str) -> List[float]:
         return self._embedder.embed_query(text)
 
+    @override
     def _get_text_embeddings(self, texts: List[str]) -> List[List[float]]:
         return self._embedder.embed_documents(list(texts))
 
+    @override
     async def _aget_query_embedding(self, query: str) -> List[float]:
         return self._get_query_embedding(query)
 
+    @override
     async def _aget_text_embedding(self, text: str) -> List[float]:
         return self._get_text_embedding(text)

@@ -34,6 +34,7 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.schema import TextNode
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
+from typing_extensions import override
 
 from valori_store.errors import InputError
 
@@ -143,6 +144,7 @@ class ValoriMemoryBlock(BaseMemoryBlock[str]):
         return list(matching_records(self.vector_store.client, {self.session_key: {"$eq": session}}))
 
     # ------------------------------------------------------------------ BaseMemoryBlock
+    @override
     async def _aget(
         self, messages: Optional[List[ChatMessage]] = None, session_id: Optional[str] = None, **block_kwargs: Any
     ) -> str:
@@ -161,6 +163,7 @@ class ValoriMemoryBlock(BaseMemoryBlock[str]):
         result = await self.vector_store.aquery(query)
         return "\n\n".join(node.get_content() for node in result.nodes or [])
 
+    @override
     async def aput(
         self, messages: List[ChatMessage], from_short_term_memory: bool = False, session_id: Optional[str] = None
     ) -> None:
@@ -170,6 +173,7 @@ class ValoriMemoryBlock(BaseMemoryBlock[str]):
             return
         await self._aput(messages, session_id=session_id)
 
+    @override
     async def _aput(self, messages: List[ChatMessage], session_id: Optional[str] = None) -> None:
         lines = [f"{m.role.value}: {text}" for m in messages or [] if (text := _message_text(m))]
         if not lines:

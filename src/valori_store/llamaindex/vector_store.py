@@ -27,6 +27,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
+from typing_extensions import override
 
 from valori_store import Checkpoint, Hit, Record, ValoriStore
 from valori_store.errors import InputError
@@ -112,15 +113,18 @@ class ValoriVectorStore(BasePydanticVectorStore):
         self._store = core
 
     @classmethod
+    @override
     def class_name(cls) -> str:
         return "ValoriVectorStore"
 
     @property
+    @override
     def client(self) -> ValoriStore:
         """The core :class:`~valori_store.ValoriStore`."""
         return self._store
 
     # ------------------------------------------------------------------ writes
+    @override
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> List[str]:
         """Upsert ``nodes`` (atomically: all or none); returns their ids in input order."""
         if not nodes:
@@ -136,12 +140,14 @@ class ValoriVectorStore(BasePydanticVectorStore):
             vectors.append(node.embedding)
         return self._store.upsert(vectors, ids=ids, texts=texts, metadatas=metas)
 
+    @override
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node whose source document is ``ref_doc_id``."""
         if not isinstance(ref_doc_id, str):
             raise InputError(f"ref_doc_id must be a str, got {type(ref_doc_id).__name__}")
         self._store.delete(matching_ids(self._store, {REF_DOC_ID_KEY: ref_doc_id}))
 
+    @override
     def delete_nodes(
         self,
         node_ids: Optional[List[str]] = None,
@@ -157,11 +163,13 @@ class ValoriVectorStore(BasePydanticVectorStore):
             return
         self._store.delete(matching_ids(self._store, query_filter(filters, node_ids=node_ids)))
 
+    @override
     def clear(self) -> None:
         """Delete every node (one logged delete event)."""
         self._store.delete(self._store.ids())
 
     # ------------------------------------------------------------------ reads
+    @override
     def get_nodes(
         self,
         node_ids: Optional[List[str]] = None,
@@ -173,6 +181,7 @@ class ValoriVectorStore(BasePydanticVectorStore):
         records = matching_records(self._store, query_filter(filters, node_ids=node_ids))
         return [_node(rec) for rec in records]
 
+    @override
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Top ``similarity_top_k`` nodes for ``query`` (see the module docstring for orders).
 
@@ -212,12 +221,15 @@ class ValoriVectorStore(BasePydanticVectorStore):
         return _result(hits)
 
     # ------------------------------------------------------------------ async
+    @override
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> List[str]:
         return await asyncio.to_thread(self.add, nodes, **kwargs)
 
+    @override
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         await asyncio.to_thread(self.delete, ref_doc_id, **delete_kwargs)
 
+    @override
     async def adelete_nodes(
         self,
         node_ids: Optional[List[str]] = None,
@@ -226,6 +238,7 @@ class ValoriVectorStore(BasePydanticVectorStore):
     ) -> None:
         await asyncio.to_thread(self.delete_nodes, node_ids, filters, **delete_kwargs)
 
+    @override
     async def aget_nodes(
         self,
         node_ids: Optional[List[str]] = None,
@@ -233,13 +246,16 @@ class ValoriVectorStore(BasePydanticVectorStore):
     ) -> List[BaseNode]:
         return await asyncio.to_thread(self.get_nodes, node_ids, filters)
 
+    @override
     async def aclear(self) -> None:
         await asyncio.to_thread(self.clear)
 
+    @override
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         return await asyncio.to_thread(self.query, query, **kwargs)
 
     # ------------------------------------------------------------------ persistence
+    @override
     def persist(
         self,
         persist_path: str = os.path.join(DEFAULT_PERSIST_DIR, f"{DEFAULT_NAMESPACE}__{DEFAULT_PERSIST_FNAME}"),
