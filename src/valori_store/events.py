@@ -16,10 +16,10 @@ from .errors import CorruptFileError, FormatVersionError
 from .snapshot import DIGEST_SIZE, FORMAT_VERSION
 from .spec import MAX_DIM, METRICS, SPEC_VERSION
 
-CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE = 0, 1, 2, 3, 4, 5
+CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE = 0, 1, 2, 3, 4, 5, 6
 NAMES = {
     CREATE: "create", UPSERT: "upsert", DELETE: "delete", CHECKPOINT: "checkpoint", RESTORE: "restore",
-    NOTE: "note",
+    NOTE: "note", WRITE: "write",
 }
 
 
@@ -85,7 +85,16 @@ class Note:
     kind: int = field(default=NOTE, init=False)
 
 
-Event = Create | Upsert | Delete | CheckpointMark | Restore | Note
+@dataclass(frozen=True)
+class Write:
+    """Deletes then an upsert, applied as one atomic event (``ValoriStore.write``)."""
+
+    deletes: list[str]
+    upsert: Upsert
+    kind: int = field(default=WRITE, init=False)
+
+
+Event = Create | Upsert | Delete | CheckpointMark | Restore | Note | Write
 
 
 def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
@@ -107,12 +116,14 @@ def encode_parts(ev: Event) -> list[bytes | memoryview]:
         return _upsert_parts(ev)
     if isinstance(ev, Restore):
         return [u64(ev.target_seq) + ev.digest + _ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
+    if isinstance(ev, Write):
+        return [_ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
     return [encode(ev)]
 
 
 def encode(ev: Event) -> bytes:
     """Canonical payload bytes of an event (its kind travels in the frame header)."""
-    if isinstance(ev, (Upsert, Restore)):
+    if isinstance(ev, (Upsert, Restore, Write)):
         return b"".join(encode_parts(ev))
     if isinstance(ev, Delete):
         return _ids_payload(ev.ids)
@@ -155,6 +166,8 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
         ev = Delete(_read_ids(r))
     elif kind == CHECKPOINT:
         ev = CheckpointMark(r.opt_text(), bytes(r.take(DIGEST_SIZE)))
+    elif kind == WRITE:
+        ev = Write(_read_ids(r), _read_upsert(r, dim))
     elif kind == NOTE:
         topic = r.text()
         body = bytes(r.blob())

@@ -18,7 +18,7 @@ def apply(table: RecordTable, ev: events.Event) -> None:
         table.upsert(ev.ids, ev.rows, ev.texts, ev.metas)
     elif isinstance(ev, events.Delete):
         table.delete(ev.ids)
-    elif isinstance(ev, events.Restore):
+    elif isinstance(ev, (events.Restore, events.Write)):
         table.delete(ev.deletes)
         table.upsert(ev.upsert.ids, ev.upsert.rows, ev.upsert.texts, ev.upsert.metas)
 

@@ -226,7 +226,7 @@ class ValoriStore:
         Memory for new rows is reserved first, so once the event is in the log, applying
         it cannot fail half-way and leave the live state behind the log.
         """
-        upsert = ev.upsert if isinstance(ev, events.Restore) else ev
+        upsert = ev.upsert if isinstance(ev, (events.Restore, events.Write)) else ev
         if isinstance(upsert, events.Upsert):
             self._table.reserve(self._table.n + len(upsert.ids))
         seq = self._log.append(ev.kind, events.encode_parts(ev))
@@ -244,6 +244,24 @@ class ValoriStore:
         anything changes. Generated ids are UUID-shaped and derived from the log's hash
         chain, so the same history generates the same ids.
         """
+        rows, given, text_list, metas = self._prepare_upsert(vectors, ids, texts, metadatas)
+        n = len(rows)
+        if n == 0:
+            return []
+        with self._lock.write():
+            self._check_open()
+            final_ids = given if given is not None else self._auto_ids(n)
+            self._commit(events.Upsert(final_ids, rows, text_list, metas))
+        scratch = rows.nbytes * 4  # conversion, normalisation and payload buffers, now freed
+        del rows, metas
+        release_scratch(scratch)
+        return list(final_ids)
+
+    def _prepare_upsert(
+        self, vectors: Any, ids: Sequence[str] | None, texts: Sequence[str | None] | None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None,
+    ) -> tuple[np.ndarray, list[str] | None, list[str | None], list[bytes]]:
+        """Validate an upsert completely (nothing changes): stored rows, ids, texts, metadata bytes."""
         rows = self._quantize(vectors)
         n = len(rows)
         for name, values in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
@@ -259,15 +277,38 @@ class ValoriStore:
                 seen.add(rid)
         text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
         metas = [b"{}"] * n if metadatas is None else [canonical_metadata(m, k) for k, m in enumerate(metadatas)]
-        if n == 0:
+        return rows, given, text_list, metas
+
+    def write(
+        self, *, delete: Iterable[str] = (), vectors: Any = None, ids: Sequence[str] | None = None,
+        texts: Sequence[str | None] | None = None, metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Delete ``delete`` then upsert the given records, as ONE atomic event.
+
+        Either both happen or neither (also across a crash: it is one log record). Missing
+        ids in ``delete`` are ignored; an id both deleted and upserted ends up upserted.
+        With only deletes or only upserts it logs exactly what :meth:`delete` /
+        :meth:`upsert` would. Returns the upserted ids.
+        """
+        wanted = check_id_list(delete)
+        if vectors is None:
+            if ids is not None or texts is not None or metadatas is not None:
+                raise InputError("write got ids/texts/metadatas without vectors")
+            self.delete(wanted)
             return []
+        rows, given, text_list, metas = self._prepare_upsert(vectors, ids, texts, metadatas)
+        n = len(rows)
         with self._lock.write():
             self._check_open()
-            final_ids = given if given is not None else self._auto_ids(n)
-            self._commit(events.Upsert(final_ids, rows, text_list, metas))
-        scratch = rows.nbytes * 4  # conversion, normalisation and payload buffers, now freed
-        del rows, metas
-        release_scratch(scratch)
+            present = sorted({i for i in wanted if i in self._table.row_of}, key=lambda s: s.encode("utf-8"))
+            final_ids = [] if n == 0 else (given if given is not None else self._auto_ids(n))
+            upsert = events.Upsert(final_ids, rows, text_list, metas)
+            if present and n:
+                self._commit(events.Write(present, upsert))
+            elif present:
+                self._commit(events.Delete(present))
+            elif n:
+                self._commit(upsert)
         return list(final_ids)
 
     def delete(self, ids: Iterable[str]) -> int:

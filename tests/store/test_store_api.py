@@ -405,3 +405,56 @@ def test_out_of_memory_while_growing_leaves_log_and_state_untouched(monkeypatch)
     monkeypatch.undo()
     report = s.verify()
     assert report.ok and report.state_hash == before
+
+
+# --------------------------------------------------------------------------- write (delete + upsert)
+
+
+def test_write_is_one_event_equal_to_delete_then_upsert() -> None:
+    a, b = ValoriStore(3), ValoriStore(3)
+    for s in (a, b):
+        s.upsert([[1, 0, 0], [0, 1, 0], [0, 0, 1]], ids=["x", "y", "z"])
+    before = a.log_length
+    assert a.write(delete=["x", "missing"], vectors=[[1, 1, 0], [1, 0, 1]], ids=["y", "w"]) == ["y", "w"]
+    assert a.log_length == before + 1
+    b.delete(["x", "missing"])
+    b.upsert([[1, 1, 0], [1, 0, 1]], ids=["y", "w"])
+    assert a.state_hash() == b.state_hash() and a.to_bytes() == b.to_bytes()
+    assert a.verify().ok
+
+
+def test_write_with_only_one_part_logs_the_plain_event() -> None:
+    a, b = ValoriStore(2), ValoriStore(2)
+    for s in (a, b):
+        s.upsert([[1, 0], [0, 1]], ids=["p", "q"])
+    a.write(delete=["p"])
+    a.write(vectors=[[1, 1]], ids=["r"])
+    a.write(delete=["nothing-here"])
+    b.delete(["p"])
+    b.upsert([[1, 1]], ids=["r"])
+    assert a.log_length == b.log_length and a.state_hash() == b.state_hash()
+
+
+def test_write_bad_input_changes_nothing() -> None:
+    s = ValoriStore(2)
+    s.upsert([[1, 0]], ids=["p"])
+    before = (s.log_length, s.state_hash())
+    with pytest.raises(InputError):
+        s.write(delete=["p"], vectors=[[float("nan"), 0]], ids=["q"])
+    with pytest.raises(InputError):
+        s.write(delete=["p"], ids=["q"])
+    assert (s.log_length, s.state_hash()) == before and "p" in s
+
+
+def test_write_survives_reopen_as_one_record(tmp_path) -> None:
+    s = ValoriStore.open(tmp_path / "db", dim=2)
+    s.upsert([[1, 0], [0, 1]], ids=["p", "q"])
+    s.write(delete=["p"], vectors=[[1, 1]], ids=["r"])
+    expected = s.state_hash()
+    s.close()
+    with ValoriStore.open(tmp_path / "db") as again:
+        assert again.state_hash() == expected and again.ids() == ["q", "r"]
+    from valori_store import verify
+
+    report = verify(tmp_path / "db")
+    assert report.ok and report.event_counts.get("write") == 1

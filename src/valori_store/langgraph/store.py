@@ -412,7 +412,8 @@ class ValoriMemoryStore(BaseStore):
                 up_texts.append(None)
                 up_metas.append(L.ns_metadata(ns, after))
         self._check_vectors(up_vecs)
-        if deletes:
-            store.delete(deletes)
+        # One atomic core event: a crash can never leave half of a batch applied.
         if up_ids:
-            store.upsert(up_vecs, ids=up_ids, texts=up_texts, metadatas=up_metas)
+            store.write(delete=deletes, vectors=up_vecs, ids=up_ids, texts=up_texts, metadatas=up_metas)
+        elif deletes:
+            store.delete(deletes)
