@@ -7,15 +7,17 @@ integration suite does.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-pytest.importorskip("llama_index.core")
-
-from llama_index.core import Settings  # noqa: E402
-from llama_index.core.llms import MockLLM  # noqa: E402
+if importlib.util.find_spec("llama_index") is None or importlib.util.find_spec("llama_index.core") is None:
+    collect_ignore_glob = ["test_*.py"]  # llama-index-core not installed: nothing to conform
+else:
+    from llama_index.core import Settings
+    from llama_index.core.llms import MockLLM
 
 ASYNC_NAMES = {
     "add": "async_add",
