@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_PERSIST_DIR",
     "DEFAULT_PERSIST_FNAME",
     "STORAGE_CONTEXT_FNAME",
+    "find_in_persist_dir",
     "load_snapshot",
     "persist_dir_candidates",
     "save_snapshot",
