@@ -11,7 +11,8 @@ count code points of the text after ``\\r\\n`` and ``\\r`` become ``\\n``):
 3. The chunk is that span with trailing whitespace removed; its offset is ``start``.
 4. The next chunk starts ``overlap`` characters before the end (at least one character
    after ``start``); if the character before that position is not whitespace, it moves
-   forward to the next whitespace (so chunks start on word boundaries), then step 1.
+   forward to the next whitespace up to the end, if there is one (so chunks start on
+   word boundaries; a hard cut inside a long word keeps the exact overlap), then step 1.
 
 ``0 <= overlap < size // 2`` guarantees progress. Files: a directory argument is walked
 recursively for ``.txt .text .md .markdown`` files (hidden names skipped); a file
@@ -73,9 +74,10 @@ def chunk_text(text: str, size: int, overlap: int) -> list[tuple[int, str]]:
         if end >= n:
             return out
         nxt = max(end - overlap, pos + 1)
-        if nxt < end and not t[nxt - 1].isspace():
-            while nxt < end and not t[nxt].isspace():
-                nxt += 1
+        if not t[nxt - 1].isspace():
+            ws = next((j for j in range(nxt, end + 1) if t[j].isspace()), None)  # end < n here
+            if ws is not None:
+                nxt = ws
         pos = nxt
 
 
