@@ -221,8 +221,9 @@ class ValoriMemoryBlock(BaseMemoryBlock[str]):
     async def arestore(self, snapshot: SessionSnapshot, memory: Any = None) -> None:
         """Bring ``snapshot.session_id`` back to the snapshot; other sessions are untouched.
 
-        Records are upserted first (exact input embeddings), then the session's records
-        not in the snapshot are deleted, so the session is never empty midway. Given
+        The session's records become exactly the snapshot's (exact input embeddings) in
+        ONE atomic core event (``ValoriStore.write``: stale records deleted, snapshot
+        records upserted), so a crash never leaves the session half-restored. Given
         ``memory`` and a snapshot with chat history, that session's chat history is
         replaced (archived messages first, then active ones, in their original order).
         """
@@ -232,19 +233,20 @@ class ValoriMemoryBlock(BaseMemoryBlock[str]):
                 raise InputError(f"snapshot record {rec['id']!r} does not belong to session {session!r} of this block")
         core = self.vector_store.client
         async with self._lock:
+            keep = {r["id"] for r in snapshot.records}
+            current = await asyncio.to_thread(self._session_records, session)
+            stale = [r.id for r in current if r.id not in keep]
             if snapshot.records:
                 vectors = np.stack([_decode_embedding(r["metadata"][INPUT_EMBEDDING_KEY]) for r in snapshot.records])
                 await asyncio.to_thread(
-                    core.upsert,
-                    vectors,
+                    core.write,
+                    delete=stale,
+                    vectors=vectors,
                     ids=[r["id"] for r in snapshot.records],
                     texts=[r["text"] for r in snapshot.records],
                     metadatas=[r["metadata"] for r in snapshot.records],
                 )
-            keep = {r["id"] for r in snapshot.records}
-            current = await asyncio.to_thread(self._session_records, session)
-            stale = [r.id for r in current if r.id not in keep]
-            if stale:
+            elif stale:
                 await asyncio.to_thread(core.delete, stale)
         if memory is not None and snapshot.chat_active is not None:
             store = memory.sql_store

@@ -125,7 +125,9 @@ async def test_snapshot_change_restore_gives_identical_retrieval() -> None:
 
     restored_from = SessionSnapshot.from_json(snap.to_json())
     assert restored_from == snap and restored_from.digest == snap.digest
+    events_before = block.vector_store.client.log_length
     await block.arestore(restored_from)
+    assert block.vector_store.client.log_length == events_before + 1  # one atomic event
     assert [await block.aget(p, session_id="alice") for p in probes] == at_snapshot
     again = await block.asnapshot("alice")
     assert again.to_json() == snap.to_json()  # bit-identical records, vectors included
