@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def recover(root: str | os.PathLike[str]) -> Recovered:
 
 
 def state_at(root: str | os.PathLike[str], log: LogView, seq: int,
-             on_event: object = None) -> tuple[RecordTable, machine.ReplayResult | None]:
+             on_event: Callable[[Frame], None] | None = None) -> tuple[RecordTable, machine.ReplayResult | None]:
     """The state right after event ``seq``: a checkpoint image holding exactly that state
     when one exists, else a replay of the log from empty up to ``seq``.
 
@@ -170,7 +171,7 @@ def state_at(root: str | os.PathLike[str], log: LogView, seq: int,
             return img.table, None
     result = None
     for fr, _, result in machine.walk(memoryview(log.data)[: frame.end], str(log.path), check_digests=True):
-        if callable(on_event):
+        if on_event is not None:
             on_event(fr)
     assert result is not None
     return result.table, result

@@ -170,3 +170,38 @@ def test_progress_is_silent_in_json_and_quiet_mode(cli, built, monkeypatch: pyte
     assert "[" not in tty.getvalue()
     main(["verify", str(built.path)])
     assert "\rverify [" in tty.getvalue() and "100%" in tty.getvalue()
+
+
+# ---------------------------------------------------------------------------- JSON schemas
+
+SCHEMAS = {
+    "inspect": {"path", "kind", "dim", "metric", "count", "state_hash", "spec_version", "log", "images",
+                "state_from", "checkpoints", "sessions", "warnings"},
+    "verify": {"path", "kind", "report", "receipts", "sessions"},
+    "history": {"path", "events", "entries"},
+    "diff": {"identical", "from", "to", "added", "removed", "changed", "counts"},
+    "replay": {"path", "to", "out", "out_kind", "events_replayed", "records", "state_hash", "expected_state_hash",
+               "match", "out_events"},
+    "search": {"path", "query", "k", "filter", "mode", "state_hash", "hits"},
+    "ingest": {"path", "created", "dim", "metric", "files", "chunks", "added", "updated", "unchanged", "removed",
+               "count", "state_hash", "checkpoint"},
+}
+
+
+def test_json_schema_of_every_command(cli, built, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("some text to ingest", encoding="utf-8")
+    runs = {
+        "inspect": ["inspect", built.path], "verify": ["verify", built.path], "history": ["history", built.path],
+        "diff": ["diff", built.path, "--from", "v1"], "replay": ["replay", built.path, "--to", "v1", "--out",
+                                                                 tmp_path / "r"],
+        "search": ["search", built.path, "red"],
+        "ingest": ["ingest", tmp_path / "new", tmp_path / "a.txt", "--base", tmp_path],
+    }
+    assert set(runs) == set(SCHEMAS) == set(COMMANDS) - {"demo"}
+    for name, argv in runs.items():
+        res = cli(*argv, "--json")
+        assert res.code == 0, (name, res.err)
+        doc = res.json()
+        assert set(doc) == SCHEMAS[name] | {"command", "ok"}, name
+        assert doc["command"] == name and doc["ok"] is True
+        assert res.err == ""
