@@ -205,3 +205,15 @@ def test_json_schema_of_every_command(cli, built, tmp_path: Path) -> None:
         assert set(doc) == SCHEMAS[name] | {"command", "ok"}, name
         assert doc["command"] == name and doc["ok"] is True
         assert res.err == ""
+
+
+def test_corrupt_log_is_one_line_exit_4_everywhere(cli, built, tmp_path: Path) -> None:
+    from cli_fixtures import flip_byte_in_middle_frame
+
+    flip_byte_in_middle_frame(built.path)
+    (tmp_path / "a.txt").write_text("text", encoding="utf-8")
+    for argv in (["inspect", built.path], ["history", built.path], ["search", built.path, "red"],
+                 ["diff", built.path, "--from", "v1"], ["replay", built.path, "--to", "v1", "--out", tmp_path / "o"],
+                 ["verify", built.path], ["ingest", built.path, tmp_path / "a.txt", "--base", tmp_path]):
+        assert_one_line_error(cli(*argv), 4, "events.vlog")
+    assert not (tmp_path / "o").exists()

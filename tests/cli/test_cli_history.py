@@ -40,6 +40,18 @@ def test_history_all_lists_every_event(cli, built) -> None:
     assert [e["records"] for e in entries if e["event"] in ("upsert", "delete")] == [4, 3, 1]
 
 
+def test_history_lists_atomic_writes(cli, tmp_path: Path) -> None:
+    import numpy as np
+
+    store = ValoriStore.open(tmp_path / "w", dim=2, metric="dot")
+    store.upsert(np.eye(2), ids=["p", "q"])
+    store.write(delete=["p"], vectors=[[1.0, 1.0]], ids=["r"])
+    store.close()
+    entries = cli("history", tmp_path / "w", "--all", "--json").json()["entries"]
+    assert entries[-1] == {"seq": 2, "event": "write", "deleted": 1, "upserted": 1}
+    assert "-1 +1 records" in cli("history", tmp_path / "w", "--all").out
+
+
 def test_history_text_and_empty(cli, built, tmp_path: Path) -> None:
     res = cli("history", built.path)
     assert res.code == 0 and "alice:2 checkpoint" in res.out and "bob forked from alice:1" in res.out

@@ -56,6 +56,10 @@ def entries(log: readonly.LogView, every: bool = False) -> list[dict[str, Any]]:
             e.update(event="upsert", records=len(ev.ids))
         elif isinstance(ev, events.Delete):
             e.update(event="delete", records=len(ev.ids))
+        elif isinstance(ev, events.Write):
+            e.update(event="write", deleted=len(ev.deletes), upserted=len(ev.upsert.ids))
+        else:  # an event kind newer than this command: listed by name
+            e.update(event=events.NAMES.get(frame.kind, f"kind-{frame.kind}"))
         out.append(e)
     return out
 
@@ -75,7 +79,11 @@ def _details(e: dict[str, Any]) -> str:
         return e["topic"]
     if kind == "create":
         return f"dim {e['dim']}, {e['metric']}"
-    return f"{e['records']} records"
+    if kind == "write":
+        return f"-{e['deleted']} +{e['upserted']} records"
+    if "records" in e:
+        return f"{e['records']} records"
+    return ""
 
 
 def run(args: argparse.Namespace, ctx: Ctx) -> int:
