@@ -90,7 +90,7 @@ def _put(store: ValoriStore, docs: dict[str, tuple[str, dict[str, Any]]]) -> Non
 def build(path: Path) -> Built:
     """v1 -> alice turn 1 -> edits -> alice turn 2 -> rewind to turn 1 -> bob forked from alice:1."""
     b = Built(path)
-    store = ValoriStore.open(path, dim=384)
+    store = ValoriStore.open(path, dim=384, durability="none")
     current = dict(DOCS)
     _put(store, current)
 
@@ -125,9 +125,21 @@ def build(path: Path) -> Built:
     return b
 
 
+@pytest.fixture(scope="session")
+def _built_template(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build(tmp_path_factory.mktemp("template") / "store")
+
+
 @pytest.fixture
-def built(tmp_path: Path) -> Built:
-    return build(tmp_path / "store")
+def built(_built_template: Built, tmp_path: Path) -> Built:
+    """A private copy of the template store (tests may damage it)."""
+    import copy
+    import shutil
+
+    shutil.copytree(_built_template.path, tmp_path / "store")
+    mine = copy.deepcopy(_built_template)
+    mine.path = tmp_path / "store"
+    return mine
 
 
 def files_state(root: Path) -> dict[str, tuple[bytes, int]]:

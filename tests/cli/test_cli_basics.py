@@ -13,7 +13,13 @@ import pytest
 from valori_store.cli import COMMANDS, main
 from valori_store.cli.progress import Progress
 
-from cli_fixtures import assert_one_line_error, built, cli, subprocess_env  # noqa: F401 (fixtures)
+from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    assert_one_line_error,
+    built,
+    _built_template,
+    cli,
+    subprocess_env,
+)
 
 PATH_COMMANDS = [
     ["inspect"], ["verify"], ["history"], ["diff", "--from", "head"], ["replay", "--to", "head", "--out", "OUT"],

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_fixtures import EMB, assert_one_line_error, built, cli, files_state  # noqa: F401
+from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    assert_one_line_error,
+    built,
+    _built_template,
+    cli,
+    EMB,
+    files_state,
+)
 
 from valori_store import ValoriStore
 

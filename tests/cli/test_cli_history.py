@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_fixtures import assert_one_line_error, built, cli  # noqa: F401
+from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    assert_one_line_error,
+    built,
+    _built_template,
+    cli,
+)
 
 from valori_store import ValoriStore
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_fixtures import (  # noqa: F401 (fixtures)
+from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    _built_template,
     assert_one_line_error,
     built,
     cli,

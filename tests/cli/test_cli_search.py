@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_fixtures import EMB, assert_one_line_error, built, cli  # noqa: F401
+from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    assert_one_line_error,
+    built,
+    _built_template,
+    cli,
+    EMB,
+)
 
 from valori_store import ValoriStore
 from valori_store.receipts import verify_receipt

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_fixtures import EMB, assert_one_line_error, built, cli, flip_byte_in_middle_frame  # noqa: F401
+from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    assert_one_line_error,
+    built,
+    _built_template,
+    cli,
+    EMB,
+    flip_byte_in_middle_frame,
+)
 
 from valori_store import ValoriStore
 
