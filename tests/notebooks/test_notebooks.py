@@ -30,6 +30,7 @@ pytest.importorskip("ipykernel")
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = (
     "01_langchain_retriever.ipynb",
+    "02_llamaindex_persistence.ipynb",
     "03_agent_memory_session.ipynb",
     "04_why_determinism.ipynb",
 )
