@@ -84,6 +84,13 @@ def execute(nb: Any, cwd: Path, timeout: int = TIMEOUT) -> Any:
     return clean(nb)
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Execute notebooks in place and write the outputs back.")
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)")
@@ -99,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             execute(nb, path.resolve().parent)
         except CellExecutionError as exc:
-            print(f"{path}: a cell failed; file left unchanged\n{exc}", file=sys.stderr)
+            print(f"{_shown(path)}: a cell failed; file left unchanged\n{exc}", file=sys.stderr)
             return 1
         nbformat.validate(nb)
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             nbformat.write(nb, f)
-        print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
+        print(f"{_shown(path)}: executed in {time.perf_counter() - start:.1f} s")
     return 0
 
 
