@@ -4,13 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+# Thin ecosystem-named packages (re-exports only), installed editable beside the core.
+THIN_PKGS := $(wildcard integrations/*/*/pyproject.toml)
 
-.PHONY: demo test test-fast bench bench-quick crossarch clean
+.PHONY: demo test test-fast bench bench-quick crossarch notebooks clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(THIN_PKGS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(foreach p,$(THIN_PKGS),$(PY) -m pip install -q --disable-pip-version-check --no-deps -e $(dir $(p)) &&) true
 	@touch $@
 
 $(BENCH_STAMP): $(STAMP)
@@ -31,6 +34,10 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py --quick --out benchmarks/results/quick
+
+## notebooks: execute every notebook in notebooks/ in place (outputs are committed)
+notebooks: $(STAMP)
+	$(PY) notebooks/run.py
 
 ## crossarch: golden workload on x86-64 and emulated aarch64 must match bit for bit
 crossarch: $(STAMP)

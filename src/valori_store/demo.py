@@ -150,8 +150,11 @@ def _audit_in_fresh_process(path: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ the story
 
 
-def run(root: Path, say: Callable[..., None]) -> dict[str, float]:
-    """Tell the story in ``root`` (the store goes in ``root/"store"``); returns timings."""
+def run(root: Path, say: Callable[..., None], facts: dict[str, Any] | None = None) -> dict[str, float]:
+    """Tell the story in ``root`` (the store goes in ``root/"store"``); returns timings.
+
+    ``facts``, when given, receives what was shown as plain data (for ``--json``)."""
+    facts = {} if facts is None else facts
     try:
         from langchain_core.documents import Document
 
@@ -184,6 +187,7 @@ def run(root: Path, say: Callable[..., None]) -> dict[str, float]:
         say(f"   state hash {kb_hash}")
         say()
         summary.append(["knowledge base", kb_hash[:16], "", ""])
+        facts.update(store=str(path), knowledge_base={"documents": len(docs), "state_hash": kb_hash})
 
         # 2. The session ----------------------------------------------------------------
         t = clock()
@@ -216,6 +220,9 @@ def run(root: Path, say: Callable[..., None]) -> dict[str, float]:
             say(f"   turn {n} question: {turn.question!r}{flt}")
         say()
         summary += [[f"turn {t.number}", t.state_hash[:16], "", ""] for t in turns]
+        facts["turns"] = [{"number": t.number, "user": t.meta["user"], "question": t.meta["question"],
+                           "retrieved": t.receipts[0].ids, "state_hash": t.state_hash,
+                           "receipt": t.receipts[0].to_dict()} for t in turns]
 
         # 3. Rewind -------------------------------------------------------------------
         t = clock()
@@ -239,6 +246,8 @@ def run(root: Path, say: Callable[..., None]) -> dict[str, float]:
         say(f"   identical to turn {REWIND_TO}'s receipt (ids and exact scores): {_yes(identical)}")
         say()
         summary.append([f"rewind to {REWIND_TO}", rewound[:16], "", ""])
+        facts["rewind"] = {"to_turn": REWIND_TO, "state_hash": rewound, "retrieved": again.ids,
+                           "identical_to_turn": identical}
         final_hash, final_events = store.state_hash(), store.log_length
         saved_receipt = before.receipts[0].to_json()
     finally:
@@ -266,6 +275,7 @@ def run(root: Path, say: Callable[..., None]) -> dict[str, float]:
     say()
     _check(all_ok, "a recorded retrieval did not re-execute identically")
     summary += [[f"audit turn {a[0]}", a[1], f"{a[3]}/{a[2]}", a[4]] for a in audit_rows]
+    facts["audit"] = {k: v for k, v in report.items() if k != "pid"}
 
     # 5. Tampering ----------------------------------------------------------------------
     edited = json.loads(saved_receipt)
@@ -278,6 +288,7 @@ def run(root: Path, say: Callable[..., None]) -> dict[str, float]:
     say(f"   the same edit with a recomputed digest: {forged.status} ({forged.message})")
     say()
     summary += [["edited receipt", "", "", tampered.status], ["re-sealed forgery", "", "", forged.status]]
+    facts["tampering"] = {"edited": tampered.status, "resealed_forgery": forged.status}
 
     say("Summary", always=True)
     for line in _table(["step", "state hash", "receipts ok", "verdict"], summary):
@@ -295,6 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", metavar="DIR", type=Path,
                    help="build the store in DIR/store and keep it (default: a temporary directory, removed)")
     p.add_argument("--quiet", action="store_true", help="print only the final summary table")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every fact shown (no text)")
     p.add_argument("--audit", metavar="PATH", type=Path, help=argparse.SUPPRESS)
     return p
 
@@ -311,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"audit failed: {type(exc).__name__}: {exc}\n")
             return 1
         return 0
-    say = _Printer(args.quiet)
+    say = _Printer(args.quiet or args.json)
+    facts: dict[str, Any] = {}
     tmp: Path | None = None
     try:
         if args.keep is not None:
@@ -323,14 +336,19 @@ def main(argv: list[str] | None = None) -> int:
             root.mkdir(parents=True, exist_ok=True)
         else:
             root = tmp = Path(tempfile.mkdtemp(prefix="valori-demo-"))
-        timings = run(root, say)
+        timings = run(root, (lambda *_, **__: None) if args.json else say, facts)
     except Exception as exc:  # noqa: BLE001 - one clear line, non-zero exit
         what = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
         sys.stderr.write("valori-store demo failed: " + " ".join(what.split()) + "\n")
+        if args.json:
+            sys.stdout.write(json.dumps({"ok": False, "error": " ".join(what.split())}) + "\n")
         return 1
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        sys.stdout.write(json.dumps({"ok": True, **facts, "seconds": timings}, sort_keys=True) + "\n")
+        return 0
     if not args.quiet:
         say("# timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
         if args.keep is not None:

@@ -118,6 +118,10 @@ def _check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> 
         except CorruptFileError as exc:
             report.warnings.append(f"{exc} (recovery skips it; restore replays the log instead)")
             continue
+        if path.name != directory.image_path(root, img.seq).name:
+            report.ok = False
+            report.problems.append(f"{path.name}: holds the image of checkpoint {img.seq} under another name")
+            continue
         expected = digests.get(img.seq)
         actual = snapshot.state_digest(img.table, img.metric).hex()
         if expected != actual:

@@ -7,8 +7,7 @@ Rules checked (docs/format.md, "Recovery rule"):
   untouched), or it opens with a TornTailWarning and the state after a *prefix* of the
   original events, the prefix matching ``log_length``. Opening without any warning is
   only allowed when the damage is undetectable by design (a truncation exactly at a frame
-  boundary) -- and, for now, for damage inside the part of the log covered by the newest
-  checkpoint image, which recovery does not re-read (see the xfail test below).
+  boundary). Recovery checks every frame, also those covered by a checkpoint image.
 * A damaged checkpoint image is skipped with a warning and the log still gives the state.
 * ``verify`` reports (ok=False or warnings); it never raises.
 * Any exception that is not a ValoriError is a failure.
@@ -525,3 +524,19 @@ def test_failed_open_closes_the_log_file(durable: Fixture, tmp_path: Path) -> No
         gc.collect()
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert not leaks, leaks
+
+
+def test_image_under_another_checkpoint_name_fails_verify(tmp_path: Path) -> None:
+    from valori_store import ValoriStore, verify
+
+    s = ValoriStore.open(tmp_path / "db", dim=2, durability="none")
+    s.upsert([[1, 0]], ids=["a"])
+    first = s.checkpoint("one")
+    s.upsert([[0, 1]], ids=["b"])
+    second = s.checkpoint("two")
+    s.close()
+    images = tmp_path / "db" / "images"
+    name = lambda seq: f"{seq:012d}.vimg"  # noqa: E731
+    (images / name(second.seq)).write_bytes((images / name(first.seq)).read_bytes())
+    report = verify(tmp_path / "db")
+    assert not report.ok and any("under another name" in p for p in report.problems)

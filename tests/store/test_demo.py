@@ -97,3 +97,17 @@ def test_bad_arguments_give_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err.count("\n") == 1 and "not a directory" in err
     assert demo.main(["--bogus"]) == 2
     assert demo.main(["--help"]) == 0
+
+
+def test_json_output_carries_the_same_facts(kept: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    out, _ = kept
+    assert demo.main(["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is True and data["tampering"] == {"edited": "tampered", "resealed_forgery": "mismatch"}
+    rows = _turn_rows(out)
+    assert [t["retrieved"] for t in data["turns"]] == [r[1] for r in rows]
+    assert [t["state_hash"][:16] for t in data["turns"]] == [r[2] for r in rows]
+    assert data["rewind"]["identical_to_turn"] is True
+    assert all(t["matched"] == t["receipts"] for t in data["audit"]["turns"])
