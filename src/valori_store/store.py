@@ -336,6 +336,27 @@ class ValoriStore:
             rows = [self._table.row_of.get(i) for i in wanted]
             return [self._record(r) for r in rows if r is not None]
 
+    def select(
+        self, filter: Mapping[str, Any] | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Record]:
+        """Records passing ``filter`` (``$ids`` included), in id order, no vector involved.
+
+        One consistent view (taken under the read lock); ``offset``/``limit`` page through it.
+        """
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InputError(f"offset must be an int >= 0, got {offset!r}")
+        if limit is not None:
+            limit = _check_k(limit)
+        split_ids(filter)
+        with self._lock.read():
+            self._check_open()
+            t = self._table
+            mask = retrieval.mask(t, filter)
+            order = t.id_order()
+            rows = [r for r in order if mask[r]] if mask is not None else list(order)
+            end = None if limit is None else offset + limit
+            return [self._record(r) for r in rows[offset:end]]
+
     def _prepare_query(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         """(Q16.16 rows as given, rows in stored form: normalised under cosine)."""
         rows = _quantize_fast(vectors, self.dim)

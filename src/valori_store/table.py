@@ -60,6 +60,18 @@ class RecordTable:
         if len(ids) == 0:
             return
         row_of = self.row_of
+        if row_of.keys().isdisjoint(ids):  # the common case: every id is new (C-speed checks)
+            n, base = len(ids), self.n
+            self.reserve(base + n)
+            row_of.update(zip(ids, range(base, base + n)))
+            self.ids.extend(ids)
+            self.texts.extend(texts)
+            self.metas.extend(metas)
+            self._meta_dicts.extend([None] * n)
+            self.n = base + n
+            self.matrix[base : self.n] = rows
+            self.rowmax[base : self.n] = _row_maxabs(rows)
+            return
         positions = np.empty(len(ids), dtype=np.int64)
         fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
         self.reserve(self.n + len(fresh))
@@ -79,7 +91,7 @@ class RecordTable:
         self.metas.extend(metas[k] for k in fresh)
         self._meta_dicts.extend([None] * len(fresh))
         self.n += len(fresh)
-        rowmax = np.maximum(rows.max(axis=1).astype(np.int64), -rows.min(axis=1).astype(np.int64))
+        rowmax = _row_maxabs(rows)
         if len(fresh) == len(ids):  # all new: one contiguous block
             self.matrix[base : self.n] = rows
             self.rowmax[base : self.n] = rowmax
@@ -135,3 +147,10 @@ class RecordTable:
         """Row indices sorted by id UTF-8 bytes: the canonical record order."""
         keyed = sorted((rid.encode("utf-8"), row) for row, rid in enumerate(self.ids))
         return [row for _, row in keyed]
+
+
+def _row_maxabs(rows: np.ndarray) -> np.ndarray:
+    """max |value| of each int32 row, as int64 (|-2**31| does not fit int32)."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    return np.maximum(rows.max(axis=1).astype(np.int64), -rows.min(axis=1).astype(np.int64))

@@ -155,3 +155,20 @@ def test_mmr_does_not_depend_on_insertion_order() -> None:
     q = np.linspace(-1, 1, 8)
     assert [h.id for h in a.mmr_search(q, k=7, fetch_k=30, lambda_mult=0.4)] == \
         [h.id for h in b.mmr_search(q, k=7, fetch_k=30, lambda_mult=0.4)]
+
+
+# --------------------------------------------------------------------------- select
+
+
+def test_select_is_filtered_id_order_with_paging() -> None:
+    store = _store(n=12)
+    store.upsert(np.ones((1, 8)), ids=["a-first"], metadatas=[{"i": -1, "even": True}])
+    everything = [r.id for r in store.select()]
+    assert everything == sorted(store.ids(), key=lambda s: s.encode("utf-8")) == store.ids()
+    even = [r.id for r in store.select({"even": True})]
+    assert even == [i for i in everything if store.get([i])[0].metadata["even"]]
+    assert [r.id for r in store.select({"even": True}, limit=3, offset=2)] == even[2:5]
+    assert [r.id for r in store.select({"$ids": ["r003", "zz", "a-first"], "even": False})] == ["r003"]
+    assert store.select(limit=0) == []
+    with pytest.raises(InputError):
+        store.select(offset=-1)
