@@ -25,7 +25,7 @@ from typing import BinaryIO
 from . import events, images, machine
 from .atomic import fsync_dir, write_atomic
 from .errors import CorruptFileError, InputError, LockedError, NotFoundError
-from .eventlog import FILE_HEADER, FILE_HEADER_SIZE, GENESIS, FileLog, Frame, check_file_header, encode_frame
+from .eventlog import FILE_HEADER, FILE_HEADER_SIZE, GENESIS, FileLog, Frame, ScanResult, check_file_header, encode_frame
 from .eventlog import scan as scan_frames
 from .records import Checkpoint
 from .table import RecordTable
@@ -139,6 +139,55 @@ def _remove_stale_images(root: Path, log_end: int) -> None:
             path.unlink()
 
 
+def check_log(data: bytes, what: str) -> tuple[ScanResult, events.Create]:
+    """Check a whole log (header, every frame's CRC, sequence and chain; a create event
+    first): the scan result and the store's shape. CorruptFileError on damage before the
+    tail; a torn tail is reported in the scan, not raised."""
+    check_file_header(data, what)
+    scan = scan_frames(data, what)
+    frames = scan.frames
+    if not frames or frames[0].kind != events.CREATE:
+        raise CorruptFileError(f"{what}: the log does not start with a create event")
+    shape = events.decode(events.CREATE, frames[0].payload, 0, what, frames[0].offset)
+    assert isinstance(shape, events.Create)
+    return scan, shape
+
+
+@dataclass
+class HeadState:
+    """The state after the last valid frame, rebuilt from the newest usable image + tail."""
+
+    table: RecordTable
+    checkpoints: list[Checkpoint]
+    notes: list[tuple[int, events.Note]]
+    image_seq: int | None
+
+
+def rebuild(root: Path, frames: list[Frame], dim: int, what: str) -> HeadState:
+    """Head state from checked ``frames``: the newest image consistent with them, then the
+    events after it (checkpoints and notes are collected from every frame)."""
+    img = _usable_image(root, frames)
+    if img is None:
+        table, first = RecordTable(dim), 1
+    else:
+        table, first = img.table, img.seq + 1
+    cps: list[Checkpoint] = []
+    notes: list[tuple[int, events.Note]] = []
+    for frame in frames[1:]:
+        if frame.kind == events.CREATE:
+            raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
+        if frame.seq < first and frame.kind not in (events.CHECKPOINT, events.NOTE):
+            continue
+        ev = events.decode(frame.kind, frame.payload, dim, what, frame.offset)
+        if frame.seq >= first:
+            machine.apply(table, ev)
+        if isinstance(ev, events.CheckpointMark):
+            cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
+        elif isinstance(ev, events.Note):
+            notes.append((frame.seq, ev))
+    return HeadState(table, cps, notes, None if img is None else img.seq)
+
+
 def recover(root: Path, durability: str, dim: int | None = None, metric: str | None = None) -> Recovered:
     """Open an existing directory (see module docstring).
 
@@ -156,38 +205,14 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
         what = str(log_path)
         fh = open(log_path, "r+b")
         data = fh.read()
-        check_file_header(data, what)
-        scan = scan_frames(data, what)
-        frames = scan.frames
-        if not frames or frames[0].kind != events.CREATE:
-            raise CorruptFileError(f"{what}: the log does not start with a create event")
-        shape = events.decode(events.CREATE, frames[0].payload, 0, what, frames[0].offset)
-        assert isinstance(shape, events.Create)
+        scan, shape = check_log(data, what)
         if (dim is not None and dim != shape.dim) or (metric is not None and metric != shape.metric):
             raise InputError(
                 f"{root} holds a store with dim={shape.dim}, metric={shape.metric!r}; "
                 f"you asked for dim={dim}, metric={metric!r}"
             )
-        img = _usable_image(root, frames)
-        if img is None:
-            table, first = RecordTable(shape.dim), 1
-        else:
-            table, first = img.table, img.seq + 1
-        cps: list[Checkpoint] = []
-        notes: list[tuple[int, events.Note]] = []
-        for frame in frames[1:]:
-            if frame.kind == events.CREATE:
-                raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
-            if frame.seq < first and frame.kind not in (events.CHECKPOINT, events.NOTE):
-                continue
-            ev = events.decode(frame.kind, frame.payload, shape.dim, what, frame.offset)
-            if frame.seq >= first:
-                machine.apply(table, ev)
-            if isinstance(ev, events.CheckpointMark):
-                cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
-            elif isinstance(ev, events.Note):
-                notes.append((frame.seq, ev))
-        del frames, data
+        head = rebuild(root, scan.frames, shape.dim, what)
+        del data
         scan.frames = []
         dropped = scan.torn_bytes
         if dropped:
@@ -202,7 +227,7 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
             os.fsync(fh.fileno())
             _remove_stale_images(root, scan.good_end)
         log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability)
-        return Recovered(table, shape.metric, log, cps, fd, dropped, notes)
+        return Recovered(head.table, shape.metric, log, head.checkpoints, fd, dropped, head.notes)
     except BaseException:
         if fh is not None:
             fh.close()

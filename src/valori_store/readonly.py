@@ -21,10 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import directory, events, images, machine, snapshot
-from .errors import CorruptFileError, InputError, NotFoundError, ValoriError
-from .eventlog import FILE_HEADER_SIZE, FileLog, Frame, check_file_header
-from .eventlog import scan as scan_frames
+from . import directory, events, machine, snapshot
+from .errors import InputError, NotFoundError, ValoriError
+from .eventlog import FILE_HEADER_SIZE, FileLog, Frame
 from .records import Checkpoint
 from .store import ValoriStore
 from .table import RecordTable
@@ -83,15 +82,8 @@ def read_log(root: str | os.PathLike[str]) -> LogView:
         raise NotFoundError(f"no valori store at {root} (no {directory.LOG_NAME})")
     with open(path, "rb") as fh:
         data = fh.read()
-    what = str(path)
-    check_file_header(data, what)
-    scan = scan_frames(data, what)
-    frames = scan.frames
-    if not frames or frames[0].kind != events.CREATE:
-        raise CorruptFileError(f"{what}: the log does not start with a create event")
-    shape = events.decode(events.CREATE, frames[0].payload, 0, what, frames[0].offset)
-    assert isinstance(shape, events.Create)
-    return LogView(path, data, frames, scan.good_end, scan.torn_bytes, scan.torn_reason, scan.last_chain,
+    scan, shape = directory.check_log(data, str(path))
+    return LogView(path, data, scan.frames, scan.good_end, scan.torn_bytes, scan.torn_reason, scan.last_chain,
                    shape.dim, shape.metric)
 
 
@@ -111,44 +103,20 @@ class Recovered:
         return self.log.metric
 
 
-def _usable_image(root: Path, frames: list[Frame], notes: list[str]) -> images.Image | None:
-    """The newest image that verifies and matches the log (as recovery picks it)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        img = directory._usable_image(root, frames)
-    notes.extend(str(w.message) for w in caught)
-    return img
-
-
 def recover(root: str | os.PathLike[str]) -> Recovered:
     """Rebuild the head state like recovery does, without the lock and without repairs."""
     root = Path(root)
     log = read_log(root)
     notes_out: list[str] = []
-    img = _usable_image(root, log.frames, notes_out)
-    if img is None:
-        table, first = RecordTable(log.dim), 1
-    else:
-        table, first = img.table, img.seq + 1
-    cps: list[Checkpoint] = []
-    notes: list[tuple[int, events.Note]] = []
-    for frame in log.frames[1:]:
-        if frame.kind == events.CREATE:
-            raise CorruptFileError(f"{log.path}: a second create event at offset {frame.offset}")
-        if frame.seq < first and frame.kind not in (events.CHECKPOINT, events.NOTE):
-            continue
-        ev = log.decode(frame)
-        if frame.seq >= first:
-            machine.apply(table, ev)
-        if isinstance(ev, events.CheckpointMark):
-            cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
-        elif isinstance(ev, events.Note):
-            notes.append((frame.seq, ev))
+    with warnings.catch_warnings(record=True) as caught:  # image warnings become report lines
+        warnings.simplefilter("always")
+        head = directory.rebuild(root, log.frames, log.dim, str(log.path))
+    notes_out.extend(str(w.message) for w in caught)
     if log.torn_bytes:
         notes_out.append(
             f"{log.path}: {log.torn_bytes} bytes after offset {log.good_end} are a torn or in-progress record "
             f"({log.torn_reason}); ignored here, cut off when the store is next opened for writing")
-    return Recovered(log, table, cps, notes, None if img is None else img.seq, notes_out)
+    return Recovered(log, head.table, head.checkpoints, head.notes, head.image_seq, notes_out)
 
 
 def state_at(root: str | os.PathLike[str], log: LogView, seq: int,
