@@ -458,3 +458,32 @@ def test_write_survives_reopen_as_one_record(tmp_path) -> None:
 
     report = verify(tmp_path / "db")
     assert report.ok and report.event_counts.get("write") == 1
+
+
+# --------------------------------------------------------------------------- batch metadata path
+
+
+def test_metadata_batch_equals_per_record_canonical_form() -> None:
+    from valori_store.canonical import canonical_metadata, canonical_metadata_batch
+
+    metas = [None, {}, {"b": 1, "a": "x"}, {"f": 1.5, "t": True, "n": None}, {"nested": {"z": [1, 2.0]}},
+             {"s": "é\u2028\"q\""}, {"big": 2**70}, {"neg0": -0.0}]
+    assert canonical_metadata_batch(metas) == [canonical_metadata(m, k) for k, m in enumerate(metas)]
+
+
+@pytest.mark.parametrize("n", [10, 5000])  # below and above the overlapped-conversion threshold
+def test_errors_keep_their_order_for_large_batches(n: int) -> None:
+    s = ValoriStore(4)
+    good = np.ones((n, 4))
+    bad_vectors = good.copy()
+    bad_vectors[n - 1, 0] = np.nan
+    bad_meta = [{"i": i} for i in range(n)]
+    bad_meta[n - 1] = {"x": {1, 2}}
+    with pytest.raises(VectorError):  # vectors are checked first, even when metadata is bad too
+        s.upsert(bad_vectors, metadatas=bad_meta)
+    with pytest.raises(InputError, match="entries"):  # then lengths
+        s.upsert(good, ids=[f"i{k}" for k in range(n + 1)], metadatas=bad_meta)
+    with pytest.raises(MetadataError, match=f"#{n - 1}"):
+        s.upsert(good, metadatas=bad_meta)
+    assert len(s) == 0 and s.log_length == 1
+    assert len(s.upsert(good, metadatas=[{"i": i} for i in range(n)])) == n
