@@ -49,17 +49,20 @@ def _check_lengths(name: str, values: Sequence[Any] | None, n: int) -> None:
 
 #: Batches with at least this many vectors convert them on a helper thread.
 OVERLAP_ROWS = 2048
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
 
 
 def _helper_pool() -> ThreadPoolExecutor:
-    """One process-wide helper thread for overlapping vector conversion with Python work."""
+    """One process-wide helper thread for overlapping vector conversion with Python work.
+
+    Keyed by pid: a forked child does not inherit the parent's thread, so it gets its own.
+    """
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="valori-convert")
-        return _POOL
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="valori-convert"))
+        return _POOL[1]
 
 
 def _batch_len(vectors: Any) -> int:

@@ -487,3 +487,4 @@ def test_errors_keep_their_order_for_large_batches(n: int) -> None:
         s.upsert(good, metadatas=bad_meta)
     assert len(s) == 0 and s.log_length == 1
     assert len(s.upsert(good, metadatas=[{"i": i} for i in range(n)])) == n
+
