@@ -8,12 +8,10 @@ readers-writer lock; searches share it and run concurrently (the kernels release
 from __future__ import annotations
 
 import hashlib
-import threading
 import os
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +22,7 @@ import numpy as np
 from . import directory, events, machine, mmr, receipts, retrieval, sessions, snapshot, spec
 from .atomic import write_atomic
 from .canonical import canonical_json, canonical_metadata_batch, check_id_list, check_ids, check_text, decode_metadata
-from .errors import ClosedError, CorruptFileError, IdError, InputError, MetadataError, NotFoundError, ZeroVectorError
+from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
 from .eventlog import FileLog, spill_log
 from .filters import split_ids
 from .heap import release_scratch
@@ -45,32 +43,6 @@ def _check_k(k: Any) -> int:
 def _check_lengths(name: str, values: Sequence[Any] | None, n: int) -> None:
     if values is not None and len(values) != n:
         raise InputError(f"{name} has {len(values)} entries but {n} vectors were given; pass one per vector")
-
-
-#: Batches with at least this many vectors convert them on a helper thread.
-OVERLAP_ROWS = 2048
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _helper_pool() -> ThreadPoolExecutor:
-    """One process-wide helper thread for overlapping vector conversion with Python work.
-
-    Keyed by pid: a forked child does not inherit the parent's thread, so it gets its own.
-    """
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="valori-convert"))
-        return _POOL[1]
-
-
-def _batch_len(vectors: Any) -> int:
-    """Number of rows when cheaply known (arrays and lists), else 0."""
-    shape = getattr(vectors, "shape", None)
-    if shape is not None:
-        return int(shape[0]) if len(shape) == 2 else 0
-    return len(vectors) if isinstance(vectors, list) else 0
 
 
 def _quantize_fast(vectors: Any, dim: int) -> np.ndarray:
@@ -289,26 +261,8 @@ class ValoriStore:
         self, vectors: Any, ids: Sequence[str] | None, texts: Sequence[str | None] | None,
         metadatas: Sequence[Mapping[str, Any] | None] | None,
     ) -> tuple[np.ndarray, list[str] | None, list[str | None], list[bytes]]:
-        """Validate an upsert completely (nothing changes): stored rows, ids, texts, metadata bytes.
-
-        For large batches the vectors are converted on a helper thread (the numba kernels
-        release the GIL) while this thread canonicalises the metadata; errors are still
-        raised in the documented order: vectors, lengths, ids, texts, metadata.
-        """
-        early: list[bytes] | None = None
-        early_error: MetadataError | None = None
-        if metadatas is not None and _batch_len(vectors) >= OVERLAP_ROWS:
-            future = _helper_pool().submit(self._quantize, vectors)
-            try:
-                early = canonical_metadata_batch(metadatas)
-            except MetadataError as exc:
-                early_error = exc
-            except BaseException:
-                future.result()
-                raise
-            rows = future.result()
-        else:
-            rows = self._quantize(vectors)
+        """Validate an upsert completely (nothing changes): stored rows, ids, texts, metadata bytes."""
+        rows = self._quantize(vectors)
         n = len(rows)
         for name, values in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
             if values is not None and (isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__")):
@@ -322,9 +276,7 @@ class ValoriStore:
                     raise IdError(f"id {rid!r} appears twice in one upsert; ids in a batch must be unique")
                 seen.add(rid)
         text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
-        if early_error is not None:
-            raise early_error
-        metas = [b"{}"] * n if metadatas is None else (early if early is not None else canonical_metadata_batch(metadatas))
+        metas = [b"{}"] * n if metadatas is None else canonical_metadata_batch(metadatas)
         return rows, given, text_list, metas
 
     def write(

@@ -471,7 +471,7 @@ def test_metadata_batch_equals_per_record_canonical_form() -> None:
     assert canonical_metadata_batch(metas) == [canonical_metadata(m, k) for k, m in enumerate(metas)]
 
 
-@pytest.mark.parametrize("n", [10, 5000])  # below and above the overlapped-conversion threshold
+@pytest.mark.parametrize("n", [10, 5000])  # serial and parallel conversion kernels
 def test_errors_keep_their_order_for_large_batches(n: int) -> None:
     s = ValoriStore(4)
     good = np.ones((n, 4))
