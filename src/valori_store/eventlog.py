@@ -80,6 +80,11 @@ class Frame:
     end: int
 
 
+#: ``ScanResult.torn_reason`` prefix of a complete final frame that fails its checks (as
+#: opposed to a frame cut short): recovery cuts both, ``verify`` reports this one as a problem.
+DAMAGED_FINAL = "a damaged final frame"
+
+
 @dataclass
 class ScanResult:
     """Outcome of scanning a log: good frames, where they end, and any torn tail."""
@@ -151,7 +156,7 @@ def iter_frames(
                         problem = "trailing length mismatch"
                     if problem is not None:
                         if end == size:
-                            torn = f"a damaged final frame ({problem})"
+                            torn = f"{DAMAGED_FINAL} ({problem})"
                         else:
                             raise CorruptFileError(f"{what}: {problem} in frame {seq} at offset {base + pos}")
                     else:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import directory, images, machine, snapshot
 from .errors import CorruptFileError, NotFoundError
+from .eventlog import DAMAGED_FINAL
 
 
 @dataclass
@@ -73,7 +74,16 @@ def _fill(report: VerifyReport, result: machine.ReplayResult) -> None:
     report.records = result.table.n
     report.state_hash = snapshot.state_digest(result.table, result.metric).hex()
     scan = result.scan
-    if scan is not None and scan.torn_bytes:
+    if scan is not None and scan.torn_bytes and (scan.torn_reason or "").startswith(DAMAGED_FINAL):
+        # A complete final frame that fails its checks: a crash can leave one too, but it
+        # may equally be an edit; an audit must not call it OK. Opening the store cuts it.
+        report.torn_bytes = scan.torn_bytes
+        report.ok = False
+        report.problems.append(
+            f"the final record ({scan.torn_bytes} bytes at offset {scan.good_end}) is complete but fails its "
+            f"checks: {scan.torn_reason}; its write is lost (opening the store cuts it off)"
+        )
+    elif scan is not None and scan.torn_bytes:
         report.torn_bytes = scan.torn_bytes
         report.warnings.append(
             f"torn final record: {scan.torn_bytes} bytes at offset {scan.good_end} ({scan.torn_reason}); "

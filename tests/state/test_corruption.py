@@ -540,3 +540,22 @@ def test_image_under_another_checkpoint_name_fails_verify(tmp_path: Path) -> Non
     (images / name(second.seq)).write_bytes((images / name(first.seq)).read_bytes())
     report = verify(tmp_path / "db")
     assert not report.ok and any("under another name" in p for p in report.problems)
+
+
+def test_verify_fails_a_complete_but_damaged_final_frame_and_warns_on_a_short_one(tmp_path: Path) -> None:
+    from valori_store import ValoriStore, verify
+
+    s = ValoriStore.open(tmp_path / "db", dim=2, durability="none")
+    s.upsert([[1, 0]], ids=["a"])
+    s.upsert([[0, 1]], ids=["b"])
+    s.close()
+    log = tmp_path / "db" / "events.vlog"
+    good = log.read_bytes()
+    flipped = bytearray(good)
+    flipped[-40] ^= 0x01  # inside the last frame's payload: full length, bad chain/CRC
+    log.write_bytes(bytes(flipped))
+    report = verify(tmp_path / "db")
+    assert not report.ok and any("complete but fails its checks" in p for p in report.problems)
+    log.write_bytes(good[:-10])  # a frame cut short: a torn write, a warning only
+    report = verify(tmp_path / "db")
+    assert report.ok and report.torn_bytes and any("torn final record" in w for w in report.warnings)
