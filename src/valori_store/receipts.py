@@ -193,7 +193,8 @@ def make(
 
 
 # ------------------------------------------------------------------------------- recording
-_ACTIVE: ContextVar[tuple[list[Receipt], ...]] = ContextVar("valori_receipt_recorders", default=())
+_ACTIVE: ContextVar[tuple[tuple[list[Receipt], object | None], ...]] = ContextVar(
+    "valori_receipt_recorders", default=())
 
 
 def recording() -> bool:
@@ -201,22 +202,24 @@ def recording() -> bool:
     return bool(_ACTIVE.get())
 
 
-def emit(receipts: Iterable[Receipt]) -> None:
-    """Append receipts to every active recorder (innermost last)."""
+def emit(receipts: Iterable[Receipt], source: object = None) -> None:
+    """Append receipts from store ``source`` to every active recorder that accepts it."""
     active = _ACTIVE.get()
     if active:
         batch = list(receipts)
-        for sink in active:
-            sink.extend(batch)
+        for sink, only in active:
+            if only is None or only is source:
+                sink.extend(batch)
 
 
 @contextmanager
-def record_receipts() -> Iterator[list[Receipt]]:
+def record_receipts(store: object = None) -> Iterator[list[Receipt]]:
     """Collect a receipt for every store search made in this context (threads started with
-    ``contextvars.copy_context``/``asyncio.to_thread`` included). Contexts nest: an outer
-    recorder also sees the inner one's receipts."""
+    ``contextvars.copy_context``/``asyncio.to_thread`` included). With ``store``, only
+    searches of that store are collected (sessions use this: a turn records its own
+    store's retrievals). Contexts nest: an outer recorder also sees the inner one's."""
     sink: list[Receipt] = []
-    token = _ACTIVE.set(_ACTIVE.get() + (sink,))
+    token = _ACTIVE.set(_ACTIVE.get() + ((sink, store),))
     try:
         yield sink
     finally:

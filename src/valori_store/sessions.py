@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -98,21 +100,43 @@ class TurnCheck:
 # ---------------------------------------------------------------------------- note parsing
 
 
-def _notes(store: ValoriStore) -> list[tuple[int, str, dict[str, Any]]]:
-    return [(seq, note.topic, json.loads(note.body)) for seq, note in store._notes_snapshot()
-            if note.topic in (START, TURN)]
+@dataclass
+class _Index:
+    """Session notes parsed so far (notes are append-only, so parsing is incremental)."""
+
+    parsed: int = 0
+    starts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    turns: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+
+
+_INDEXES: weakref.WeakKeyDictionary[Any, _Index] = weakref.WeakKeyDictionary()
+_INDEX_LOCK = threading.Lock()
 
 
 def _index(store: ValoriStore) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[int, dict[str, Any]]]]]:
-    """(start body by name, own turn bodies by name in log order)."""
-    starts: dict[str, dict[str, Any]] = {}
-    turns: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for seq, topic, body in _notes(store):
-        if topic == START:
-            starts.setdefault(body["name"], {**body, "seq": seq})
-        else:
-            turns.setdefault(body["session"], []).append((seq, body))
-    return starts, turns
+    """(start body by name, own turn bodies by name in log order), parsed incrementally."""
+    notes = store._notes_snapshot()
+    with _INDEX_LOCK:
+        idx = _INDEXES.setdefault(store, _Index())
+        for seq, note in notes[idx.parsed:]:
+            if note.topic == START:
+                body = json.loads(note.body)
+                idx.starts.setdefault(body["name"], {**body, "seq": seq})
+            elif note.topic == TURN:
+                body = json.loads(note.body)
+                idx.turns.setdefault(body["session"], []).append((seq, body))
+        idx.parsed = len(notes)
+        return dict(idx.starts), {k: list(v) for k, v in idx.turns.items()}
+
+
+def _turn_count(name: str, starts: dict[str, dict[str, Any]],
+                own: dict[str, list[tuple[int, dict[str, Any]]]]) -> int:
+    """Number of turns in ``name``'s history (inherited ones included), without parsing receipts."""
+    start = starts[name]
+    inherited = 0
+    if start.get("parent") is not None:
+        inherited = min(start["from_turn"], _turn_count(start["parent"], starts, own))
+    return inherited + len(own.get(name, []))
 
 
 def _history(name: str, starts: dict[str, dict[str, Any]],
@@ -140,12 +164,12 @@ class Session:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"Session({self.name!r}, turns={len(self.turns())})"
+        return f"Session({self.name!r}, turns={self.info().turns})"
 
     def info(self) -> SessionInfo:
         starts, own = _index(self.store)
         s = starts[self.name]
-        return SessionInfo(self.name, s.get("parent"), s.get("from_turn"), len(_history(self.name, starts, own)),
+        return SessionInfo(self.name, s.get("parent"), s.get("from_turn"), _turn_count(self.name, starts, own),
                            s["seq"])
 
     def turns(self) -> list[Turn]:
@@ -167,7 +191,8 @@ class Session:
             canonical_json(meta_dict)
         except MetadataError as exc:
             raise InputError(f"turn meta must be JSON: {exc}") from None
-        number = len(self.turns()) + 1
+        starts, own = _index(self.store)
+        number = _turn_count(self.name, starts, own) + 1
         cp = self.store.checkpoint(label if label is not None else f"{self.name}#{number}")
         body = {"session": self.name, "number": number, "seq": cp.seq, "state_hash": cp.state_hash,
                 "label": cp.label, "meta": meta_dict, "receipts": [Receipt.coerce(r).to_dict() for r in receipts]}
@@ -177,10 +202,10 @@ class Session:
 
     @contextmanager
     def turn(self, label: str | None = None, meta: Mapping[str, Any] | None = None) -> Iterator[list[Receipt]]:
-        """Record a turn around a block: every search inside it (any adapter, this thread or
-        context) is receipted, and on normal exit the turn is marked. The yielded list
+        """Record a turn around a block: every search of this store inside it (any adapter,
+        this thread or context) is receipted (other stores' searches are not), and on normal exit the turn is marked. The yielded list
         fills with the receipts. On an exception nothing is marked."""
-        with record_receipts() as got:
+        with record_receipts(store=self.store) as got:
             yield got
         self.mark_turn(list(got), label=label, meta=meta)
 
@@ -216,7 +241,7 @@ def open_session(store: ValoriStore, name: str) -> Session:
 def list_sessions(store: ValoriStore) -> list[SessionInfo]:
     """Every session, in the order they were started."""
     starts, own = _index(store)
-    return [SessionInfo(n, s.get("parent"), s.get("from_turn"), len(_history(n, starts, own)), s["seq"])
+    return [SessionInfo(n, s.get("parent"), s.get("from_turn"), _turn_count(n, starts, own), s["seq"])
             for n, s in sorted(starts.items(), key=lambda kv: kv[1]["seq"])]
 
 

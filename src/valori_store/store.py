@@ -398,7 +398,7 @@ class ValoriStore:
             receipt = None
             if want or receipts.recording():
                 receipt = self._receipts(raw, [ranked], k, filter)[0]
-                receipts.emit([receipt])
+                receipts.emit([receipt], self)
             return retrieval.hits(self._table, self._metric, ranked), receipt
 
     def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
@@ -422,7 +422,7 @@ class ValoriStore:
             self._check_open()
             ranked = retrieval.rank_batch(self._table, self._metric, queries, k, filter)
             if receipts.recording():
-                receipts.emit(self._receipts(raw, ranked, k, filter))
+                receipts.emit(self._receipts(raw, ranked, k, filter), self)
             return [retrieval.hits(self._table, self._metric, r) for r in ranked]
 
     def _run_mmr(
@@ -441,7 +441,7 @@ class ValoriStore:
             receipt = None
             if want or receipts.recording():
                 receipt = self._receipts(raw, [ranked], k, filter, "mmr", fetch_k, lam)[0]
-                receipts.emit([receipt])
+                receipts.emit([receipt], self)
             return retrieval.hits(self._table, self._metric, ranked), receipt
 
     def mmr_search(

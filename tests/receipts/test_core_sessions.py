@@ -140,3 +140,32 @@ def test_sessions_persist_and_verify_in_a_new_process(tmp_path: Path) -> None:
                           env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == expected
+
+
+def test_a_turn_records_only_its_own_store_s_retrievals() -> None:
+    a, b = ValoriStore(6), ValoriStore(6)
+    a.upsert(_vec(1, 3), ids=["a1", "a2", "a3"])
+    b.upsert(_vec(2, 3), ids=["b1", "b2", "b3"])
+    s = a.session("chat")
+    from valori_store.receipts import record_receipts
+
+    with record_receipts() as everything:
+        with s.turn() as got:
+            a.search(_vec(3)[0], k=1)
+            b.search(_vec(3)[0], k=1)  # another store (e.g. a separate memory): not this turn's
+    assert [r.ids[0][0] for r in got] == ["a"] and len(everything) == 2
+    assert [len(t.receipts) for t in s.turns()] == [1]
+    assert all(c.ok for c in s.verify())
+
+
+def test_many_turns_stay_cheap() -> None:
+    store = ValoriStore(6)
+    store.upsert(_vec(1, 50))
+    s = store.session("long")
+    for i in range(300):
+        with s.turn(meta={"i": i}):
+            store.search(_vec(i)[0], k=2)
+    turns = s.turns()
+    assert [t.number for t in turns] == list(range(1, 301))
+    assert [t.meta["i"] for t in turns] == list(range(300))
+    assert s.info().turns == 300 and all(c.ok for c in s.verify())

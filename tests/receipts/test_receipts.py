@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 import json
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def test_batch_receipts_equal_single_receipts(store: ValoriStore) -> None:
 
 def test_mmr_receipt(store: ValoriStore) -> None:
     hits, r = store.mmr_search_with_receipt(_vectors(1, seed=17)[0], k=4, fetch_k=12, lambda_mult=0.3)
-    assert r.mode == "mmr" and r.fetch_k == 12 and r.lam == "5404319552844595/18014398509481984"
+    lam = Fraction(0.3)
+    assert r.mode == "mmr" and r.fetch_k == 12 and r.lam == f"{lam.numerator}/{lam.denominator}"
     assert r.ids == [h.id for h in hits]
     assert verify_receipt(store, r).ok
     forged = Receipt(**{**r.body(), "lam": "1/2"}).sealed()  # another lambda picks otherwise
