@@ -38,9 +38,20 @@ if TYPE_CHECKING:
 __all__ = ["ValoriVectorStore"]
 
 
+#: Search options that retrievers pass along with shared ``search_kwargs`` and that other
+#: vector stores accept on every search method; they are ignored where they do not apply
+#: (e.g. ``fetch_k`` on a plain similarity search), so switching ``search_type`` works.
+RETRIEVER_OPTIONS = frozenset({"fetch_k", "lambda_mult", "score_threshold"})
+
+
 def _no_extra(kwargs: dict[str, Any], method: str) -> None:
-    if kwargs:
-        names = ", ".join(sorted(kwargs))
+    """Reject unknown keyword arguments (typos such as ``filters=`` must not pass silently);
+    the retriever options in :data:`RETRIEVER_OPTIONS` are accepted and ignored by searches."""
+    unknown = set(kwargs)
+    if method.lstrip("a").startswith(("similarity_search", "max_marginal")):
+        unknown -= RETRIEVER_OPTIONS
+    if unknown:
+        names = ", ".join(sorted(unknown))
         raise InputError(f"{method}() got unexpected keyword argument(s): {names}")
 
 

@@ -179,3 +179,23 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         vs.similarity_search("a", k=-1)
     with pytest.raises(NotFoundError):
         vs.restore("no-such-label")
+
+
+def test_shared_search_kwargs_work_for_every_search_type() -> None:
+    from langchain_core.documents import Document
+
+    from valori_store.embedder import HashingEmbedder
+    from valori_store.errors import InputError
+    from valori_store.langchain import ValoriVectorStore
+
+    vs = ValoriVectorStore(HashingEmbedder())
+    vs.add_documents([Document(id=f"d{i}", page_content=f"text number {i}") for i in range(6)])
+    shared = {"k": 2, "fetch_k": 5, "lambda_mult": 0.5, "score_threshold": 0.0}
+    for search_type in ("similarity", "mmr", "similarity_score_threshold"):
+        docs = vs.as_retriever(search_type=search_type, search_kwargs=shared).invoke("text number 3")
+        assert len(docs) == 2 and docs[0].id == "d3"
+    assert len(vs.similarity_search("text", k=2, fetch_k=9)) == 2
+    import pytest
+
+    with pytest.raises(InputError, match="filters"):
+        vs.similarity_search("text", filters={"a": 1})
