@@ -13,6 +13,7 @@ from cli_fixtures import EMB, Result, assert_one_line_error, cli, subprocess_env
 
 from valori_store import ValoriStore
 from valori_store.cli.chunking import chunk_text
+from valori_store.embedder import ALGORITHM as EMB_ALGORITHM
 from valori_store.embedder import HashingEmbedder
 
 GUIDE = """# Baking guide
@@ -155,3 +156,69 @@ def test_ingest_in_a_subprocess(docs: Path, tmp_path: Path) -> None:
     doc = json.loads(proc.stdout)
     with ValoriStore.open(tmp_path / "store") as store:
         assert doc["state_hash"] == store.state_hash() and doc["count"] == len(store)
+
+
+# ------------------------------------------------------- embedding spaces are never mixed
+
+def _foreign_store(path: Path, n: int = 3) -> None:
+    """A 384-dim store filled from Python with another embedder's vectors (no embedder note)."""
+    other = HashingEmbedder(384, seed="someone-else")
+    texts = [f"foreign document number {i}" for i in range(n)]
+    with ValoriStore.open(path, dim=384) as store:
+        store.upsert(other.embed_many(texts), ids=[f"f{i}" for i in range(n)], texts=texts)
+
+
+def _embedder_notes(path: Path) -> list[dict]:
+    from valori_store.readonly import open_readonly
+
+    view = open_readonly(path)
+    try:
+        return [json.loads(n.body) for _, n in view._notes_snapshot() if n.topic == "embedder"]
+    finally:
+        view.close()
+
+
+def test_ingest_refuses_a_store_filled_by_another_embedder(cli, docs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    _foreign_store(store)
+    before = (store / "events.vlog").read_bytes()
+    res = _ingest(cli, store, docs, base=tmp_path)
+    assert_one_line_error(res, 2, "3 records", "no embedder record", "--adopt-embedder")
+    assert (store / "events.vlog").read_bytes() == before  # nothing written: no note, no vectors
+    assert json.loads(res.out)["error"]["kind"] == "usage"
+    with ValoriStore.open(store) as s:
+        assert s.ids() == ["f0", "f1", "f2"]
+
+
+def test_adopt_embedder_declares_the_vectors_built_in(cli, docs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    _foreign_store(store)
+    res = _ingest(cli, store, docs, base=tmp_path, extra=("--adopt-embedder",))
+    assert res.code == 0, res.err
+    assert res.json()["count"] == 3 + res.json()["added"]
+    assert _embedder_notes(store) == [{"algorithm": EMB_ALGORITHM, "dim": 384, "ngram_range": [3, 5],
+                                       "seed": "valori-v1"}]
+    again = _ingest(cli, store, docs, base=tmp_path)  # the note now exists: no flag needed
+    assert again.code == 0 and again.json()["unchanged"] == again.json()["chunks"]
+
+
+def test_ingest_into_an_empty_store_made_elsewhere_is_fine(cli, docs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ValoriStore.open(store, dim=384).close()
+    assert _ingest(cli, store, docs, base=tmp_path).code == 0
+    assert len(_embedder_notes(store)) == 1
+
+
+@pytest.mark.parametrize("note, fragment", [
+    ({"algorithm": "some-model-v2", "dim": 384, "ngram_range": [3, 5], "seed": "valori-v1"}, "some-model-v2"),
+    ({"algorithm": EMB_ALGORITHM, "dim": 64, "ngram_range": [3, 5], "seed": "valori-v1"}, "dim 64"),
+])
+def test_ingest_refuses_a_recorded_embedder_that_differs(cli, docs: Path, tmp_path: Path, note: dict,
+                                                        fragment: str) -> None:
+    store = tmp_path / "store"
+    with ValoriStore.open(store, dim=384) as s:
+        s._note("embedder", note)
+    before = (store / "events.vlog").read_bytes()
+    for extra in ((), ("--adopt-embedder",)):  # adopting never overrides a recorded embedder
+        assert_one_line_error(_ingest(cli, store, docs, base=tmp_path, extra=extra), 2, fragment)
+    assert (store / "events.vlog").read_bytes() == before

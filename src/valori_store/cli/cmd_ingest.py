@@ -5,6 +5,9 @@ Each file is chunked deterministically (:mod:`valori_store.cli.chunking`); chunk
 ``docs/a.md#00003`` and metadata ``{"source": "docs/a.md", "chunk": 3, "offset": <char
 offset>}``. Chunks are embedded with the built-in HashingEmbedder (settings recorded once
 in the store's log, see :mod:`valori_store.cli.embedding`) and upserted in batches.
+Embedding spaces are never mixed: a store holding records but no embedder record is
+refused (exit 2, nothing written) unless ``--adopt-embedder`` is given, and so is a store
+whose recorded embedder differs from the requested one.
 
 Idempotent: a chunk whose id already holds the same text and metadata is skipped, so
 re-ingesting unchanged files writes nothing and leaves the state hash as it was. Chunks
@@ -19,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import spec
-from ..embedder import HashingEmbedder
 from ..errors import InputError
 from ..store import ValoriStore
 from . import chunking, embedding
@@ -42,7 +44,11 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--metric", choices=spec.METRICS, default=None, help="metric when creating the store "
                    "(default cosine)")
     p.add_argument("--batch-size", type=int, default=256, help="chunks per upsert event (default 256)")
-    p.add_argument("--checkpoint", metavar="LABEL", default=None, help="record a checkpoint with LABEL afterwards")
+    p.add_argument("--checkpoint", metavar="LABEL", default=None, help="record a checkpoint with LABEL afterwards "
+                   "(later inspects then start from its image instead of applying the whole log)")
+    p.add_argument("--adopt-embedder", action="store_true",
+                   help="ingest into a store that holds records but no embedder record (not built by ingest), "
+                        "declaring its vectors built-in HashingEmbedder vectors of its dim; refused otherwise")
 
 
 Chunk = tuple[str, str, dict[str, Any]]  # id, text, metadata
@@ -78,12 +84,9 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     n_files, chunks, rels = collect(args.files, base, args.chunk_size, args.overlap, path)
     store, created = _open(path, args.dim, args.metric)
     try:
-        notes = store._notes_snapshot()
-        if embedding.recorded(notes) is None:
-            emb = HashingEmbedder(store.dim)
-            store._note(embedding.TOPIC, embedding.settings(emb))
-        else:
-            emb = embedding.for_store(store.dim, notes)
+        emb, note = embedding.for_ingest(store.dim, store._notes_snapshot(), len(store), args.adopt_embedder)
+        if note is not None:
+            store._note(embedding.TOPIC, note)
         existing = {r.id: r for r in store.get([c[0] for c in chunks])}
         todo = [c for c in chunks if not (c[0] in existing and existing[c[0]].text == c[1]
                                           and existing[c[0]].metadata == c[2])]
