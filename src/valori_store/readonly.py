@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import directory, events, machine, snapshot
 from .errors import InputError, NotFoundError, ValoriError
-from .eventlog import FILE_HEADER_SIZE, FileLog, Frame
+from .eventlog import DAMAGED_FINAL, FILE_HEADER_SIZE, FileLog, Frame
 from .records import Checkpoint
 from .store import ValoriStore
 from .table import RecordTable
@@ -112,7 +112,12 @@ def recover(root: str | os.PathLike[str]) -> Recovered:
         warnings.simplefilter("always")
         head = directory.rebuild(root, log.frames, log.dim, str(log.path))
     notes_out.extend(str(w.message) for w in caught)
-    if log.torn_bytes:
+    if log.torn_bytes and (log.torn_reason or "").startswith(DAMAGED_FINAL):
+        notes_out.append(
+            f"{log.path}: the final record ({log.torn_bytes} bytes at offset {log.good_end}) is complete but fails "
+            f"its checks ({log.torn_reason}): damaged, or still being written; ignored here (valori-store verify "
+            f"reports it as corruption; opening the store for writing cuts it off)")
+    elif log.torn_bytes:
         notes_out.append(
             f"{log.path}: {log.torn_bytes} bytes after offset {log.good_end} are a torn or in-progress record "
             f"({log.torn_reason}); ignored here, cut off when the store is next opened for writing")

@@ -94,6 +94,39 @@ def test_inspect_reports_a_torn_tail_without_cutting_it(cli, built) -> None:
     assert res.code == 0
     doc = res.json()
     assert doc["log"]["torn_bytes"] == 11 and doc["log"]["events"] == built.log_length
+    assert doc["log"]["torn_reason"] == "a frame header cut short"
     assert doc["state_hash"] == built.head_hash
     assert any("torn" in w for w in doc["warnings"])
     assert files_state(built.path) == before
+
+
+def _events(path: Path) -> int:
+    from valori_store.readonly import read_log
+
+    return read_log(path).events
+
+
+def test_state_from_says_when_the_whole_log_is_applied(cli, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("some text about bread and ovens", encoding="utf-8")
+    store = tmp_path / "store"
+    assert cli("ingest", store, tmp_path / "a.txt", "--base", tmp_path).code == 0
+    n = _events(store)
+    doc = cli("inspect", store, "--json").json()
+    assert doc["images"] == 0
+    assert doc["state_from"] == f"no checkpoint image: all {n} log events applied from empty (digests not re-checked)"
+    text = cli("inspect", store).out
+    assert "all 3 log events applied" in text and "--checkpoint" in text  # how to make it cheap
+    # after ingest --checkpoint the state comes from that image, with no events after it
+    assert cli("ingest", store, tmp_path / "a.txt", "--base", tmp_path, "--checkpoint", "v1").code == 0
+    doc = cli("inspect", store, "--json").json()
+    assert doc["images"] == 1
+    assert doc["state_from"] == f"checkpoint image of event {n}, then 0 later events applied"
+
+
+def test_inspect_help_does_not_promise_a_header_only_read(cli) -> None:
+    res = cli("inspect", "--help")
+    assert res.code == 0
+    flat = " ".join(res.out.split())
+    assert "no full replay" not in flat and "header-only" not in flat
+    assert "newest checkpoint image plus the log tail" in flat
+    assert "without one it applies the whole log" in flat

@@ -122,3 +122,56 @@ def test_snapshot_and_its_receipts(cli, built, tmp_path: Path) -> None:
     doc = res.json()
     assert doc["kind"] == "snapshot" and doc["report"]["state_hash"] == built.head_hash
     assert doc["receipts"]["matched"] == 1
+
+
+# ------------------------------------------------------------- the log's final frame
+
+def _small_store(path: Path) -> None:
+    with ValoriStore.open(path, dim=384, durability="none") as store:
+        store.upsert(EMB.embed_many(["red apples", "yellow bananas"]), ids=["a", "b"], texts=["x", "y"])
+        store.upsert(EMB.embed_many(["green pears"]), ids=["c"], texts=["z"], metadatas=[{"n": 1}])
+
+
+def _last_frame(path: Path):
+    from valori_store.readonly import read_log
+
+    log = read_log(path)
+    assert log.torn_bytes == 0
+    return log.frames[-1], log.events
+
+
+def test_a_complete_final_frame_that_fails_its_checks_is_corrupt_exit_4(cli, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    _small_store(store)
+    frame, n = _last_frame(store)
+    log = store / "events.vlog"
+    data = bytearray(log.read_bytes())
+    assert frame.end == len(data)
+    pos = frame.offset + 16 + 4 + len(frame.payload) // 2  # the middle of its payload
+    data[pos] ^= 0x01
+    log.write_bytes(bytes(data))
+    res = cli("verify", store, "--json")
+    assert_one_line_error(res, 4, "corrupt", "final record", str(frame.end - frame.offset))
+    doc = res.json()
+    assert doc["ok"] is False and doc["report"]["ok"] is False
+    assert doc["report"]["events"] == n - 1 and doc["report"]["torn_bytes"] == frame.end - frame.offset
+    text = cli("verify", store)
+    assert text.code == 4 and "FAILED" in text.out
+    # inspect stays cheap and read-only but says what it saw
+    ins = cli("inspect", store, "--json")
+    assert ins.code == 0 and ins.json()["log"]["events"] == n - 1
+    assert any("complete but fails its checks" in w for w in ins.json()["warnings"])
+    assert ins.json()["log"]["torn_reason"].startswith("a damaged final frame (hash chain mismatch")
+    assert log.read_bytes() == bytes(data)
+
+
+def test_a_short_final_frame_is_only_a_warning(cli, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    _small_store(store)
+    frame, n = _last_frame(store)
+    log = store / "events.vlog"
+    log.write_bytes(log.read_bytes()[:-3])  # a write cut short by a crash
+    res = cli("verify", store, "--json")
+    assert res.code == 0, res.err
+    report = res.json()["report"]
+    assert report["ok"] is True and report["events"] == n - 1 and report["warnings"]

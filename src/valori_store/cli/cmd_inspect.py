@@ -1,8 +1,12 @@
-"""``valori-store inspect PATH``: what a store or snapshot holds, cheaply and read-only.
+"""``valori-store inspect PATH``: what a store or snapshot holds, read-only.
 
 A directory is read without its lock and without repairs (see
-:mod:`valori_store.readonly`): every log frame's checksum and chain link is checked, the
-state is the newest usable checkpoint image plus the events after it (no full replay).
+:mod:`valori_store.readonly`): every log frame's checksum and chain link is checked (the
+whole log is read), then the state is rebuilt from the newest usable checkpoint image
+plus the events after it; without an image, every event of the log is applied from
+empty. Either way no checkpoint/restore state digest is re-checked (``verify`` does
+that). ``state_from`` says which way was taken; a checkpoint after an ingest
+(``ingest --checkpoint LABEL``) keeps later inspects cheap.
 A snapshot file is read from its 64-byte header and trailing digest only (``verify``
 checks the digest).
 """
@@ -18,12 +22,15 @@ from ..errors import CorruptFileError
 from .common import OK, Ctx, short
 from .sources import open_source
 
-HELP = "show dim, metric, count, state hash, log, checkpoints and sessions (read-only, no full replay)"
+HELP = "show dim, metric, count, state hash, log, checkpoints and sessions (read-only)"
+DESCRIPTION = (HELP + ". Never modifies the store and works while another process holds it open. Reads and "
+               "checks every log frame, then builds the state from the newest checkpoint image plus the log tail; "
+               "without one it applies the whole log (state digests are not re-checked: verify does that). "
+               "'ingest --checkpoint LABEL' or store.checkpoint() keeps it cheap. A snapshot file: header only.")
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("inspect", parents=parents, help=HELP, description=HELP + ". Never modifies the store and "
-                       "works while another process holds it open.")
+    p = sub.add_parser("inspect", parents=parents, help=HELP, description=DESCRIPTION)
     p.add_argument("path", metavar="PATH", help="store directory or snapshot file")
 
 
@@ -38,6 +45,13 @@ def _snapshot_header(path: Path) -> dict[str, Any]:
         digest = fh.read(snapshot.DIGEST_SIZE)
     return {"dim": header["dim"], "metric": header["metric"], "count": header["count"], "state_hash": digest.hex(),
             "bytes": size}
+
+
+def state_from(image_seq: int | None, events: int) -> str:
+    """How the head state was built: from which image, and how many events were applied."""
+    if image_seq is None:
+        return f"no checkpoint image: all {events} log events applied from empty (digests not re-checked)"
+    return f"checkpoint image of event {image_seq}, then {events - 1 - image_seq} later events applied"
 
 
 def inspect_path(path: Path) -> dict[str, Any]:
@@ -62,10 +76,9 @@ def inspect_path(path: Path) -> dict[str, Any]:
             "count": len(src.store), "state_hash": src.store.state_hash(),
             "spec_version": spec.SPEC_VERSION,
             "log": {"events": log.events, "bytes": log.good_end, "file_bytes": len(log.data),
-                    "torn_bytes": log.torn_bytes, "event_counts": log.counts()},
+                    "torn_bytes": log.torn_bytes, "torn_reason": log.torn_reason, "event_counts": log.counts()},
             "images": len(images),
-            "state_from": ("log replay from empty" if rec.image_seq is None else
-                           f"checkpoint image {rec.image_seq} + {log.events - 1 - rec.image_seq} events"),
+            "state_from": state_from(rec.image_seq, log.events),
             "checkpoints": [{"seq": c.seq, "label": c.label, "state_hash": c.state_hash} for c in rec.checkpoints],
             "sessions": sessions, "warnings": list(rec.warnings),
         }
@@ -88,8 +101,12 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(log["event_counts"].items()))
     ctx.line(f"  log         {log['events']} events, {log['bytes']} bytes ({counts})")
     if log["torn_bytes"]:
-        ctx.line(f"  torn tail   {log['torn_bytes']} bytes (ignored; cut when the store is next opened)")
+        ctx.line(f"  torn tail   {log['torn_bytes']} bytes: {log['torn_reason']} (ignored; cut when the store is "
+                 f"next opened for writing)")
     ctx.line(f"  state from  {result['state_from']}")
+    if result["state_from"].startswith("no checkpoint image"):
+        ctx.line("              (a checkpoint makes this cheap: valori-store ingest --checkpoint LABEL, "
+                 "or store.checkpoint())")
     cps = result["checkpoints"]
     ctx.line(f"  checkpoints {len(cps)}" + ("" if not cps else f" (latest: seq {cps[-1]['seq']}"
                                              + (f" '{cps[-1]['label']}'" if cps[-1]["label"] else "")

@@ -8,7 +8,10 @@ its recorded state (:func:`valori_store.receipts.verify_receipts`: one more log 
 A snapshot file is checked by its digest; receipts are verified against its state.
 
 Exit codes: 0 everything verified; 1 a receipt or image does not match; 4 the log or
-snapshot is corrupt. The report is printed either way.
+snapshot is corrupt — including a complete final log frame that fails its checksum or
+hash chain (the core report lists it as a problem; opening the store for writing would
+cut it off, losing that write). A final frame that is merely short (a write cut off by a
+crash) is a warning, not a failure. The report is printed either way.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import directory, machine, readonly
+from ..eventlog import DAMAGED_FINAL
 from ..verify import VerifyReport, _check_images, _fill, verify
 from ..errors import CorruptFileError
 from ..receipts import verify_receipts
@@ -32,7 +36,8 @@ HELP = "replay the log and check every checksum, hash and receipt (sessions' rec
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify", parents=parents, help=HELP, description=HELP + ". Exit 0: all verified, "
-                       "1: a receipt or image does not match, 4: the log or snapshot is corrupt.")
+                       "1: a receipt or image does not match, 4: the log or snapshot is corrupt (a complete final "
+                       "log frame that fails its checks included; a short final frame is only a warning).")
     p.add_argument("path", metavar="PATH", help="store directory or snapshot file")
     p.add_argument("--receipts", metavar="FILE", action="append", default=[],
                    help="also verify the receipts in FILE (a receipt, a JSON list, JSON lines, or search --json "
@@ -80,16 +85,21 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     for f in args.receipts:  # parse first: a bad file is a usage error before any work
         for i, r in enumerate(receipts_file.load(f), 1):
             candidates.append(({"source": "file", "file": f, "index": i}, r))
+    damaged_final: str | None = None
     if kind == "directory":
         report, result = _replay_directory(path, ctx)
         corrupt = result is None
+        scan = None if result is None else result.scan
+        if scan is not None and scan.torn_bytes and (scan.torn_reason or "").startswith(DAMAGED_FINAL):
+            corrupt = True  # the state before it is sound (receipts are still checked below)
+            damaged_final = next((p for p in report.problems if DAMAGED_FINAL in p), scan.torn_reason)
         if result is not None and not args.no_sessions:
             candidates = _session_receipts(result) + candidates
     else:
         report = verify(path)
         corrupt = not report.ok
     checks = []
-    if candidates and not corrupt:
+    if candidates and (not corrupt or damaged_final is not None):
         results = verify_receipts(path, [r for _, r in candidates])
         checks = [{**origin, **check.to_dict()} for (origin, _), check in zip(candidates, results)]
     failed = [c for c in checks if not c["ok"]]
@@ -116,6 +126,8 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
             where = (f"session {c['session']} turn {c['turn']} receipt {c['index']}" if c["source"] == "session"
                      else f"{c['file']} receipt {c['index']}")
             ctx.line(f"  {c['status']}: {where}: {c['message']}")
+    if damaged_final is not None:
+        return ctx.fail(CORRUPT, f"{path} is corrupt: {damaged_final}")
     if corrupt:
         return ctx.fail(CORRUPT, f"{path} is corrupt: {report.problems[0]}")
     if not ok:
