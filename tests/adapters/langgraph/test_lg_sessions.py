@@ -120,7 +120,9 @@ def test_time_travel_restores_memory_and_retrieval_bit_for_bit() -> None:
 
     # and forward again: back to the end of the original timeline
     last = next(s for s in graph.get_state_history(config) if s.values.get("turn") == 3 and not s.next)
-    graph.get_state(last.config)  # loading a past checkpoint (explicit id) rewinds the memory
+    graph.get_state(last.config)  # inspecting a checkpoint never moves the memory
+    assert memory.state_hash() == hashes[2]
+    saver.rewind(last.config)  # an explicit rewind does
     assert memory.state_hash() == hashes[4]
 
 
