@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - langgraph-checkpoint releases before t
 
 from valori_store import spec
 from valori_store.canonical import check_id
-from valori_store.errors import InputError, ZeroVectorError
+from valori_store.errors import DimensionError, InputError, ZeroVectorError
 from valori_store.records import Checkpoint, Hit, Record
 from valori_store.store import ValoriStore
 
@@ -202,7 +202,9 @@ class ValoriMemoryStore(BaseStore):
                 docs = list(await emb.aembed_documents(list(plan.texts)))
             vectors = await asyncio.gather(*(emb.aembed_query(q) for q in plan.queries))
             queries = dict(zip(plan.queries, vectors))
-        return self._run(ops, plan, docs, queries)
+        # The core work (searches, one write) leaves the event loop; to_thread copies the
+        # context, so receipt recorders around the await see the searches.
+        return await asyncio.to_thread(self._run, ops, plan, docs, queries)
 
     def _plan(self, ops: list[Op]) -> _Plan:
         """Validate every op; keep the last put per key; list distinct texts and queries."""
@@ -245,6 +247,8 @@ class ValoriMemoryStore(BaseStore):
     def _run(self, ops: list[Op], plan: _Plan, docs: list[list[float]], queries: dict[str, list[float]]) -> list[Result]:
         if len(docs) != len(plan.texts):
             raise InputError(f"the embedder returned {len(docs)} vectors for {len(plan.texts)} texts")
+        self._check_lengths(plan.texts, docs, "text")
+        self._check_lengths(list(queries), list(queries.values()), "query")
         with self._lock:
             results: list[Result] = []
             for op in ops:
@@ -346,6 +350,18 @@ class ValoriMemoryStore(BaseStore):
         return found[offset: offset + limit]
 
     # ------------------------------------------------------------------ writes
+    def _check_lengths(self, texts: list[str], vectors: list[Any], what: str) -> None:
+        """Raise (before any write) if an embedding's length is not ``index['dims']``."""
+        dims = self._store.dim
+        for text, vec in zip(texts, vectors):
+            n = len(vec) if isinstance(vec, (Sequence, np.ndarray)) else None
+            if n != dims:
+                got = f"length {n}" if n is not None else f"a {type(vec).__name__}"
+                raise DimensionError(
+                    f"index['dims'] is {dims} but the embedder returned {got} for the {what} {text[:40]!r}: "
+                    f"set dims to the embedder's output length"
+                )
+
     def _check_vectors(self, vectors: list[list[float]]) -> None:
         """Raise now (before any write) if the core would reject an embedding."""
         if not vectors:

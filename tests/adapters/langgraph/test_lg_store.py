@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +18,10 @@ from lg_fixtures import Clock, LCHashing
 
 from valori_store import ValoriStore
 from valori_store.embedder import HashingEmbedder
-from valori_store.errors import FilterError, IdError, InputError, MetadataError
+from valori_store.errors import DimensionError, FilterError, IdError, InputError, MetadataError
 from valori_store.langgraph import ValoriMemoryStore
 from valori_store.langgraph import _ids as ids
+from valori_store.receipts import record_receipts
 
 
 def _store(**kw: Any) -> ValoriMemoryStore:
@@ -308,3 +310,48 @@ def test_two_stores_fed_the_same_operations_have_the_same_state() -> None:
         return s.state_hash(), [(r.key, r.score) for r in s.search(("u",), query="alpha beta")]
 
     assert run() == run()
+
+
+# ---------------------------------------------------------------------- async batches, dims
+class _ThreadSpy(ValoriStore):
+    """A core store noting the thread of every search and write."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.threads: list[int] = []
+
+    def search(self, *args: Any, **kw: Any) -> Any:
+        self.threads.append(threading.get_ident())
+        return super().search(*args, **kw)
+
+    def write(self, *args: Any, **kw: Any) -> Any:
+        self.threads.append(threading.get_ident())
+        return super().write(*args, **kw)
+
+
+async def test_abatch_runs_the_core_off_the_event_loop_and_keeps_receipts() -> None:
+    core = _ThreadSpy(32)
+    s = _store(store=core, clock=Clock())
+    loop_thread = threading.get_ident()
+    await s.abatch([PutOp(("u",), "a", {"text": "river bank"}), PutOp(("u",), "b", {"text": "mountain top"})])
+    with record_receipts(core) as receipts:
+        [found] = await s.abatch([SearchOp(("u",), query="river", limit=1)])
+    assert core.threads and loop_thread not in core.threads
+    assert [it.key for it in found] == ["a"]
+    # the search made in the worker thread was recorded in the caller's context
+    assert len(receipts) == 1 and receipts[0].state_hash == s.state_hash()
+    top_id, raw = receipts[0].results[0]
+    assert top_id == ids.vector_id(("u",), "a", 0) and int(raw) / 2**32 == found[0].score
+    assert await s.aget(("u",), "b") is not None  # other async entry points go through abatch too
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_embeddings_of_the_wrong_length_are_rejected_before_writing(asynchronous: bool) -> None:
+    s = ValoriMemoryStore(index={"dims": 16, "embed": HashingEmbedder(8), "fields": ["text"]})
+    s.put(("a",), "plain", {"n": 1}, index=False)
+    before = s.state_hash()
+    for op in (PutOp(("a",), "k", {"text": "some words"}), SearchOp(("a",), query="words")):
+        with pytest.raises(DimensionError, match=r"8.*16|16.*8") as err:
+            await s.abatch([op]) if asynchronous else s.batch([op])
+        assert "dims" in str(err.value)
+    assert s.state_hash() == before
