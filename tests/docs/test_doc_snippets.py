@@ -1,4 +1,4 @@
-"""Every ```python block in ``docs/*.md`` is executed, so the docs cannot drift from the code.
+"""Every ```python block in ``docs/**/*.md`` is executed, so the docs cannot drift from the code.
 
 Blocks of one page run in order in one namespace (a page reads like a session), inside a
 fresh temporary working directory. A block whose first line is ``# doc: skip`` is shown
@@ -22,7 +22,7 @@ REQUIRES = re.compile(r"<!--\s*doc-requires:\s*([^>]*?)\s*-->")
 
 
 def _pages() -> list[Path]:
-    return sorted(p for p in DOCS.glob("*.md") if BLOCK.search(p.read_text(encoding="utf-8")))
+    return sorted(p for p in DOCS.rglob("*.md") if BLOCK.search(p.read_text(encoding="utf-8")))
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:
@@ -40,18 +40,19 @@ def test_some_pages_have_snippets() -> None:
     assert _pages(), "no docs page has a python snippet; the runner would test nothing"
 
 
-@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_snippets_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = page.read_text(encoding="utf-8")
     for req in REQUIRES.findall(text):
         for mod in req.split():
             if importlib.util.find_spec(mod) is None:
-                pytest.skip(f"{page.name} needs {mod}, which is not installed")
+                pytest.skip(f"{page.relative_to(DOCS)} needs {mod}, which is not installed")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"doc_{page.stem}"}
+    where = str(page.relative_to(DOCS))
     for line, src in _blocks(text):
-        code = compile(src, f"{page.name}:{line}", "exec")
+        code = compile(src, f"{where}:{line}", "exec")
         try:
             exec(code, namespace)
         except Exception as exc:  # noqa: BLE001 - re-raised with the location
-            raise AssertionError(f"snippet at {page.name} line {line} failed: {exc!r}") from exc
+            raise AssertionError(f"snippet at {where} line {line} failed: {exc!r}") from exc
