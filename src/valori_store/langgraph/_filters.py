@@ -6,7 +6,7 @@ without ``$`` keys is a nested partial match (the value must be a dict; each lis
 sub-key is compared recursively), a list means element-wise equality, and an operator
 dict applies ``$eq $ne $gt $gte $lt $lte``. The translation addresses the ``v:`` value
 fields and ``lg:dicts`` of :mod:`._layout`, so the whole filter runs inside the core
-search, before top-k. Deliberate differences (documented in docs/langgraph.md):
+search, before top-k. Deliberate differences (documented in docs/langgraph/memory.md):
 equality is the core's type-strict one (``True`` is not ``1``), ``$gt``-family
 operators compare numbers with numbers and strings with strings and are false (instead
 of raising) on a missing or other-typed value, and list literals compare exactly.

@@ -4,7 +4,7 @@ Random sequences of puts (single and batched, with repeated keys and identical t
 deletes, gets, searches with and without a query (namespace prefixes, filters, offsets,
 limits) and list_namespaces run against both stores with the same embedder and the same
 clock. Results must agree except for the documented, deliberate differences
-(docs/langgraph.md), which the comparison models explicitly:
+(docs/langgraph/memory.md), which the comparison models explicitly:
 
 * order: ours is score (exact) descending then namespace then key, and namespace then key
   without a query; InMemoryStore uses insertion order for both. We therefore compare
