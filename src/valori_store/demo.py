@@ -79,7 +79,7 @@ def _shorten(text: str | None, width: int = TEXT_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 3].rstrip() + "..."
 
 
-def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def _table(headers: list[str], rows: list[list[str]], right: frozenset[int] | set[int] = frozenset()) -> list[str]:
     """Aligned text table; columns in ``right`` are right-aligned, the last is never padded."""
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     out = []

@@ -244,18 +244,9 @@ class ValoriStore:
         anything changes. Generated ids are UUID-shaped and derived from the log's hash
         chain, so the same history generates the same ids.
         """
-        rows, given, text_list, metas = self._prepare_upsert(vectors, ids, texts, metadatas)
-        n = len(rows)
-        if n == 0:
-            return []
-        with self._lock.write():
-            self._check_open()
-            final_ids = given if given is not None else self._auto_ids(n)
-            self._commit(events.Upsert(final_ids, rows, text_list, metas))
-        scratch = rows.nbytes * 4  # conversion, normalisation and payload buffers, now freed
-        del rows, metas
-        release_scratch(scratch)
-        return list(final_ids)
+        if vectors is None:
+            raise InputError("upsert needs vectors: a (n, dim) array or a list of n vectors")
+        return self.write(vectors=vectors, ids=ids, texts=texts, metadatas=metadatas)
 
     def _prepare_upsert(
         self, vectors: Any, ids: Sequence[str] | None, texts: Sequence[str | None] | None,
@@ -309,6 +300,9 @@ class ValoriStore:
                 self._commit(events.Delete(present))
             elif n:
                 self._commit(upsert)
+        scratch = rows.nbytes * 4  # conversion, normalisation and payload buffers, now freed
+        del rows, metas, upsert
+        release_scratch(scratch)
         return list(final_ids)
 
     def delete(self, ids: Iterable[str]) -> int:

@@ -153,8 +153,14 @@ def test_mmr_receipt(store: ValoriStore) -> None:
     assert r.mode == "mmr" and r.fetch_k == 12 and r.lam == f"{lam.numerator}/{lam.denominator}"
     assert r.ids == [h.id for h in hits]
     assert verify_receipt(store, r).ok
-    forged = Receipt(**{**r.body(), "lam": "1/2"}).sealed()  # another lambda picks otherwise
-    assert verify_receipt(store, forged).status in ("mismatch", "match")
+    # The same results claimed under another lambda: verification re-runs MMR with that
+    # lambda, so the verdict follows whether lambda 1/2 really picks the same ids.
+    forged = Receipt(**{**r.body(), "lam": "1/2"}).sealed()
+    same = [h.id for h in store.mmr_search(_vectors(1, seed=17)[0], k=4, fetch_k=12, lambda_mult=0.5)] == r.ids
+    assert verify_receipt(store, forged).status == ("match" if same else "mismatch")
+    lam_zero = Receipt(**{**r.body(), "lam": "0/1"}).sealed()  # pure diversity picks otherwise here
+    diverse = [h.id for h in store.mmr_search(_vectors(1, seed=17)[0], k=4, fetch_k=12, lambda_mult=0.0)]
+    assert diverse != r.ids and verify_receipt(store, lam_zero).status == "mismatch"
     assert verify_receipt(store, Receipt(**{**r.body(), "lam": "x"}).sealed()).status == "invalid"
 
 

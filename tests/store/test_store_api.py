@@ -488,3 +488,10 @@ def test_errors_keep_their_order_for_large_batches(n: int) -> None:
     assert len(s) == 0 and s.log_length == 1
     assert len(s.upsert(good, metadatas=[{"i": i} for i in range(n)])) == n
 
+
+
+def test_upsert_without_vectors_raises() -> None:
+    s = ValoriStore(2)
+    with pytest.raises(InputError, match="needs vectors"):
+        s.upsert(None, ids=["a"])  # type: ignore[arg-type]
+    assert s.log_length == 1
