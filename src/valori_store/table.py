@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from .canonical import decode_metadata
+from .growable import GrowableRows
 
-#: Growth factor of the matrix capacity. The matrix is allocated with np.zeros (calloc):
-#: capacity that is not yet written is never touched, so it costs address space, not
-#: resident memory, and doubling keeps the total copying during ingest below 2x the data.
+#: Growth factor of the matrix capacity. Capacity that is not yet written is never
+#: touched, so it costs address space, not resident memory; growth extends the memory map
+#: without copying where the OS allows it (see growable.py), else doubling keeps the total
+#: copying during ingest below 2x the data.
 GROWTH = 2.0
 MIN_CAPACITY = 64
 
@@ -26,15 +28,27 @@ class RecordTable:
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        self.matrix = np.zeros((0, dim), dtype=np.int32)
+        self._rows = GrowableRows((dim,), np.int32)
+        self._rowmax = GrowableRows((), np.int64)
         self.n = 0
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
         self.texts: list[str | None] = []
         self.metas: list[bytes] = []
         self._meta_dicts: list[dict[str, Any] | None] = []
-        #: max |value| of each stored row (int64, parallel to ``matrix``): the overflow proof's input.
-        self.rowmax = np.zeros(0, dtype=np.int64)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Stored Q16.16 rows, ``(capacity, dim)`` int32; rows ``[0, n)`` are live, the rest zero.
+
+        Re-read after any mutation (growth may replace the array); do not keep views.
+        """
+        return self._rows.array
+
+    @property
+    def rowmax(self) -> np.ndarray:
+        """max |value| of each stored row (int64, parallel to ``matrix``): the overflow proof's input."""
+        return self._rowmax.array
 
     def __len__(self) -> int:
         return self.n
@@ -42,16 +56,12 @@ class RecordTable:
     # ------------------------------------------------------------------ mutation
     def reserve(self, needed: int) -> None:
         """Make room for ``needed`` rows (capacity grows geometrically)."""
-        cap = self.matrix.shape[0]
+        cap = self._rows.capacity
         if needed <= cap:
             return
         new_cap = max(needed, int(cap * GROWTH) + 1, MIN_CAPACITY)
-        grown = np.zeros((new_cap, self.dim), dtype=np.int32)
-        grown[: self.n] = self.matrix[: self.n]
-        self.matrix = grown
-        rowmax = np.zeros(new_cap, dtype=np.int64)
-        rowmax[: self.n] = self.rowmax[: self.n]
-        self.rowmax = rowmax
+        self._rows.grow(new_cap, self.n)
+        self._rowmax.grow(new_cap, self.n)
 
     def upsert(
         self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes]
@@ -98,6 +108,22 @@ class RecordTable:
         else:
             self.matrix[positions] = rows
             self.rowmax[positions] = rowmax
+
+    def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
+        """Append new records whose rows the caller already wrote in place.
+
+        Rows ``[n, n + len(ids))`` of :attr:`matrix` and :attr:`rowmax` must hold them
+        (reserved first); ``ids`` must be unique and absent. Equivalent to :meth:`upsert`.
+        """
+        n, base = len(ids), self.n
+        if base + n > self._rows.capacity:
+            raise ValueError("append_written past the reserved rows")  # a caller bug, not input
+        self.row_of.update(zip(ids, range(base, base + n)))
+        self.ids.extend(ids)
+        self.texts.extend(texts)
+        self.metas.extend(metas)
+        self._meta_dicts.extend([None] * n)
+        self.n = base + n
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove present ids (missing ones ignored); returns how many were removed."""
