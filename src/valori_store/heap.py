@@ -1,8 +1,9 @@
 """Give freed scratch memory back to the operating system after large batches.
 
-A large upsert allocates temporary buffers several times the size of its vectors
-(conversion, normalisation, the event payload). glibc keeps such freed memory in the
-process heap, so resident memory would stay high after the batch. On glibc systems
+A large upsert leaves freed temporaries in the heap: its own (a converted copy of the
+input, the packed records, and off the in-place append path the stored rows) and, most
+often, the caller's (the arrays the batch was built from). glibc keeps such freed memory
+in the process heap, so resident memory would stay high after the batch. On glibc systems
 ``malloc_trim(0)`` returns it; elsewhere this module does nothing.
 """
 

@@ -157,7 +157,7 @@ class ReadOnlyStore(ValoriStore):
     ``state_hash`` work as on the original store.
     """
 
-    def _commit(self, ev: events.Event) -> int:
+    def _commit(self, ev: events.Event, in_place: bool = False) -> int:
         raise ReadOnlyError("this store was opened read-only; open it with ValoriStore.open to change it")
 
 

@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from . import directory, events, machine, mmr, receipts, retrieval, sessions, snapshot, spec
+from . import conversion, directory, events, machine, mmr, receipts, retrieval, sessions, snapshot, spec
 from .atomic import write_atomic
 from .canonical import canonical_json, canonical_metadata_batch, check_id_list, check_ids, check_text, decode_metadata
-from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ZeroVectorError
+from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ValoriError
 from .eventlog import FileLog, spill_log
 from .filters import split_ids
 from .heap import release_scratch
-from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
 from .records import Checkpoint, Hit, Record
 from .rwlock import ReadWriteLock
 from .table import RecordTable
@@ -43,21 +42,6 @@ def _check_k(k: Any) -> int:
 def _check_lengths(name: str, values: Sequence[Any] | None, n: int) -> None:
     if values is not None and len(values) != n:
         raise InputError(f"{name} has {len(values)} entries but {n} vectors were given; pass one per vector")
-
-
-def _quantize_fast(vectors: Any, dim: int) -> np.ndarray:
-    """:func:`spec.quantize` through the fused kernel; the spec raises the precise error."""
-    x = spec.to_float64_matrix(vectors, dim)
-    if x.dtype not in (np.float64, np.float32, np.float16):
-        x = x.astype(np.float64)
-    elif x.dtype == np.float16:
-        x = x.astype(np.float32)  # exact; numba has no float16 arithmetic
-    kernel = quantize_rows_serial if len(x) < SMALL_BATCH else quantize_rows
-    rows, status = kernel(np.ascontiguousarray(x))
-    if status.any():
-        spec.quantize(x, dim)  # raises the error naming the offending index
-        raise AssertionError("quantize kernel and spec disagree")  # pragma: no cover
-    return rows
 
 
 class ValoriStore:
@@ -102,7 +86,8 @@ class ValoriStore:
 
         ``dim`` and ``metric`` are read back from an existing store; passing different
         ones raises InputError. ``durability``: ``fsync`` (each write is on disk when the
-        call returns), ``batch`` (fsync every 64 writes / 64 MiB, at checkpoints and close),
+        call returns), ``batch`` (a background fsync every 64 writes / 64 MiB; a blocking one
+        at checkpoints, ``sync()`` and close),
         ``none`` (left to the OS). A second writer on the same directory gets LockedError.
         """
         if durability not in DURABILITY:
@@ -190,21 +175,9 @@ class ValoriStore:
             return [t.ids[r] for r in t.id_order()]
 
     # ------------------------------------------------------------------ input preparation
-    def _quantize(self, vectors: Any) -> np.ndarray:
-        """Validated int32 rows as stored: Q16.16, integer-normalised under cosine."""
-        return self._normalise(_quantize_fast(vectors, self.dim))
-
     def _normalise(self, rows: np.ndarray) -> np.ndarray:
         """Q16.16 rows in stored form: integer-normalised under cosine, else unchanged."""
-        if self._metric == "cosine" and len(rows):
-            normed, zero = (normalize_rows_serial if len(rows) < SMALL_BATCH else normalize_rows)(rows)
-            if zero.any():
-                bad = int(np.flatnonzero(zero)[0])
-                raise ZeroVectorError(
-                    f"vector #{bad} is zero (after rounding to Q16.16); the cosine metric needs a direction"
-                )
-            return normed
-        return rows
+        return conversion.normalise(rows, self._metric)
 
     def _auto_ids(self, n: int) -> list[str]:
         """Deterministic UUID-shaped ids from the log's chain hash (same history, same ids)."""
@@ -220,17 +193,24 @@ class ValoriStore:
         if self._closed:
             raise ClosedError("this store is closed; open it again")
 
-    def _commit(self, ev: events.Event) -> int:
-        """Append to the log, then apply (the caller holds the write lock).
+    def _commit(self, ev: events.Event, in_place: bool = False) -> int:
+        """Append to the log, then apply (the caller holds the write lock). The one path
+        every mutation takes.
 
         Memory for new rows is reserved first, so once the event is in the log, applying
-        it cannot fail half-way and leave the live state behind the log.
+        it cannot fail half-way and leave the live state behind the log. ``in_place``: ``ev``
+        is an Upsert of new ids whose rows the caller already wrote into the free rows at
+        the end of the matrix (see :meth:`_commit_upsert`).
         """
         upsert = ev.upsert if isinstance(ev, (events.Restore, events.Write)) else ev
-        if isinstance(upsert, events.Upsert):
+        if isinstance(upsert, events.Upsert) and not in_place:
             self._table.reserve(self._table.n + len(upsert.ids))
         seq = self._log.append(ev.kind, events.encode_parts(ev))
-        machine.apply(self._table, ev)
+        if in_place:
+            assert isinstance(ev, events.Upsert)
+            self._table.append_written(ev.ids, ev.texts, ev.metas)
+        else:
+            machine.apply(self._table, ev)
         self._digest = None
         return seq
 
@@ -252,23 +232,59 @@ class ValoriStore:
         self, vectors: Any, ids: Sequence[str] | None, texts: Sequence[str | None] | None,
         metadatas: Sequence[Mapping[str, Any] | None] | None,
     ) -> tuple[np.ndarray, list[str] | None, list[str | None], list[bytes]]:
-        """Validate an upsert completely (nothing changes): stored rows, ids, texts, metadata bytes."""
-        rows = self._quantize(vectors)
-        n = len(rows)
-        for name, values in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
-            if values is not None and (isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__")):
-                raise InputError(f"{name} must be a list with one entry per vector, got {type(values).__name__}")
-            _check_lengths(name, values, n)
-        given = None if ids is None else check_ids(ids)
-        if given is not None and len(set(given)) != n:
-            seen: set[str] = set()
-            for rid in given:
-                if rid in seen:
-                    raise IdError(f"id {rid!r} appears twice in one upsert; ids in a batch must be unique")
-                seen.add(rid)
-        text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
-        metas = [b"{}"] * n if metadatas is None else canonical_metadata_batch(metadatas)
-        return rows, given, text_list, metas
+        """Check an upsert's input (nothing changes): float rows, ids, texts, metadata bytes.
+
+        The float rows are converted to stored form later, under the write lock (see
+        :meth:`_commit_upsert`), and raise there if a value is bad.
+        """
+        x = conversion.float_rows(vectors, self.dim)
+        n = len(x)
+        try:
+            for name, values in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
+                if values is not None and (isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__")):
+                    raise InputError(f"{name} must be a list with one entry per vector, got {type(values).__name__}")
+                _check_lengths(name, values, n)
+            given = None if ids is None else check_ids(ids)
+            if given is not None and len(set(given)) != n:
+                seen: set[str] = set()
+                for rid in given:
+                    if rid in seen:
+                        raise IdError(f"id {rid!r} appears twice in one upsert; ids in a batch must be unique")
+                    seen.add(rid)
+            text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
+            metas = [b"{}"] * n if metadatas is None else canonical_metadata_batch(metadatas)
+        except ValoriError:
+            conversion.stored_rows(x, self._metric)  # bad vector values are reported first
+            raise
+        return x, given, text_list, metas
+
+    def _commit_upsert(
+        self, present: list[str], ids: list[str], x: np.ndarray, texts: list[str | None], metas: list[bytes]
+    ) -> int:
+        """Convert, log and apply an upsert (after deleting ``present``); caller holds the write lock.
+        Returns the batch's size in bytes, for :func:`release_scratch`.
+
+        When nothing is deleted and every id is new (plain ingest), the rows are converted
+        straight into the free rows at the end of the matrix, which readers never see
+        (they stop at ``n``); a failure re-zeroes them, so nothing changes.
+        """
+        t = self._table
+        if present or not t.row_of.keys().isdisjoint(ids):
+            rows, _ = conversion.stored_rows(x, self._metric)
+            upsert = events.Upsert(ids, rows, texts, metas)
+            self._commit(events.Write(present, upsert) if present else upsert)
+            return 2 * rows.nbytes  # the stored rows (a scratch copy here) and the payload
+        base = t.n
+        t.reserve(base + len(ids))
+        rows, rowmax = t.matrix[base : base + len(ids)], t.rowmax[base : base + len(ids)]
+        try:
+            conversion.stored_rows_into(x, self._metric, rows, rowmax)
+            self._commit(events.Upsert(ids, rows, texts, metas), in_place=True)
+        except BaseException:
+            rows[:] = 0
+            rowmax[:] = 0
+            raise
+        return rows.nbytes + sum(map(len, metas))  # the batch's vectors and metadata
 
     def write(
         self, *, delete: Iterable[str] = (), vectors: Any = None, ids: Sequence[str] | None = None,
@@ -287,21 +303,18 @@ class ValoriStore:
                 raise InputError("write got ids/texts/metadatas without vectors")
             self.delete(wanted)
             return []
-        rows, given, text_list, metas = self._prepare_upsert(vectors, ids, texts, metadatas)
-        n = len(rows)
+        x, given, text_list, metas = self._prepare_upsert(vectors, ids, texts, metadatas)
+        n = len(x)
         with self._lock.write():
             self._check_open()
             present = sorted({i for i in wanted if i in self._table.row_of}, key=lambda s: s.encode("utf-8"))
             final_ids = [] if n == 0 else (given if given is not None else self._auto_ids(n))
-            upsert = events.Upsert(final_ids, rows, text_list, metas)
-            if present and n:
-                self._commit(events.Write(present, upsert))
+            scratch = 0
+            if n:
+                scratch = self._commit_upsert(present, final_ids, x, text_list, metas)
             elif present:
                 self._commit(events.Delete(present))
-            elif n:
-                self._commit(upsert)
-        scratch = rows.nbytes * 4  # conversion, normalisation and payload buffers, now freed
-        del rows, metas, upsert
+        del x, metas
         release_scratch(scratch)
         return list(final_ids)
 
@@ -353,7 +366,7 @@ class ValoriStore:
 
     def _prepare_query(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         """(Q16.16 rows as given, rows in stored form: normalised under cosine)."""
-        rows = _quantize_fast(vectors, self.dim)
+        rows = conversion.quantize(vectors, self.dim)
         return rows, np.ascontiguousarray(self._normalise(rows))
 
     def _live_state_hash(self) -> str:

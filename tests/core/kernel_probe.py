@@ -30,9 +30,16 @@ def main() -> int:
         candidate_thresholds, dot_keys, dot_keys_batch, l2_keys, l2_keys_batch, normalize_rows, select_candidates,
     )
 
+    from valori_store.kernels.ingest import ingest_rows
+
     rows, queries = inputs()
     normed, zero = normalize_rows(rows)
     print("normalize", digest(normed), digest(zero))
+    floats = rows / 65536.0 + 0.25 / 65536.0  # off-grid values: rounding matters
+    floats[3, 4] = np.nan
+    stored, rowmax = np.zeros(rows.shape, np.int32), np.zeros(len(rows), np.int64)
+    status = ingest_rows(floats, True, stored, rowmax)
+    print("ingest", digest(status), digest(stored[status == 0]), digest(rowmax[status == 0]))
     for name, kernel in (("dot", dot_keys), ("l2", l2_keys)):
         keys = np.stack([kernel(rows, len(rows), q) for q in queries])
         print(name, digest(keys))

@@ -57,41 +57,56 @@ def _div_setup(den: int) -> tuple[int, int]:
     return k, (np.int64(1) << k) // den
 
 
+@njit(**SERIAL)
+def normalize_row_into(q: np.ndarray, out: np.ndarray) -> np.int64:
+    """Normalise one int32 row ``q`` into ``out`` (which may be ``q`` itself).
+
+    Returns max |out_j| (int64), or -1 for a zero vector (``out`` then untouched). Each
+    ``out[j]`` is written only after the last read of ``q[j]``, so in-place is exact.
+    """
+    d = q.shape[0]
+    m = np.int64(0)
+    for j in range(d):
+        v = np.int64(q[j])
+        a = v if v >= 0 else -v
+        if a > m:
+            m = a
+    if m == 0:
+        return np.int64(-1)
+    two_scale = np.int64(SCALE) << 1
+    b = bit_length(m)
+    left = NORM_BITS - b if b <= NORM_BITS else 0
+    right = b - NORM_BITS if b > NORM_BITS else 0
+    total = np.int64(0)
+    for j in range(d):
+        r = _rescaled(np.int64(q[j]), left, right)
+        total += r * r
+    root = isqrt(total)
+    den = 2 * root
+    # exact floor(num / den) without a per-element division (see _div_setup)
+    k, mult = _div_setup(den)
+    top = np.int64(0)
+    for j in range(d):
+        r = _rescaled(np.int64(q[j]), left, right)
+        a = r if r >= 0 else -r
+        num = a * two_scale + root
+        est = (num * mult) >> k
+        est += np.int64((est + 1) * den <= num)
+        if est > top:
+            top = est
+        out[j] = est if r >= 0 else -est
+    return top
+
+
 @njit(**PARALLEL)
 def normalize_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalise each int32 row; returns (int32 rows, uint8 flags where 1 = zero vector)."""
     n, d = q.shape
     out = np.zeros((n, d), dtype=np.int32)
     zero = np.zeros(n, dtype=np.uint8)
-    two_scale = np.int64(SCALE) << 1
     for i in prange(n):
-        m = np.int64(0)
-        for j in range(d):
-            v = np.int64(q[i, j])
-            a = v if v >= 0 else -v
-            if a > m:
-                m = a
-        if m == 0:
+        if normalize_row_into(q[i], out[i]) < 0:
             zero[i] = 1
-            continue
-        b = bit_length(m)
-        left = NORM_BITS - b if b <= NORM_BITS else 0
-        right = b - NORM_BITS if b > NORM_BITS else 0
-        total = np.int64(0)
-        for j in range(d):
-            r = _rescaled(np.int64(q[i, j]), left, right)
-            total += r * r
-        root = isqrt(total)
-        den = 2 * root
-        # exact floor(num / den) without a per-element division (see _div_setup)
-        k, mult = _div_setup(den)
-        for j in range(d):
-            r = _rescaled(np.int64(q[i, j]), left, right)
-            a = r if r >= 0 else -r
-            num = a * two_scale + root
-            est = (num * mult) >> k
-            est += np.int64((est + 1) * den <= num)
-            out[i, j] = est if r >= 0 else -est
     return out, zero
 
 

@@ -1,0 +1,71 @@
+"""Ingest kernel: Q16.16 conversion, cosine normalisation and row maxima in one pass.
+
+Equals :func:`valori_store.spec.quantize` followed (under cosine) by
+:func:`valori_store.spec.normalize`, exactly: the same steps as
+:func:`~.quantize.quantize_rows` and :func:`~.normalize.normalize_row_into`, but written
+straight into caller-provided rows (for the store: the free rows at the end of its
+matrix), so a batch is converted without scratch matrices or a second copy.
+
+The conversion loop has no early exit (so it vectorises): a value that is NaN, infinite
+or outside int32 after rounding marks its row bad; that row's output is unspecified and
+the caller re-runs the spec to raise the precise error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..spec import Q_MAX, Q_MIN, SCALE
+from .normalize import normalize_row_into
+from .options import PARALLEL, SERIAL
+
+#: Per-row status codes.
+OK, BAD_VALUE, ZERO_VECTOR = 0, 1, 2
+#: Rows per parallel work item (one scratch row each); results never depend on it.
+CHUNK = 64
+
+
+@njit(**PARALLEL)
+def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (n, d) int32 with the stored rows of float ``x`` and ``rowmax`` (n,) int64
+    with each stored row's max |value|; returns the uint8 status of each row.
+
+    ``x`` must not overlap ``out``. Rows whose status is not OK have unspecified contents.
+    """
+    n, d = x.shape
+    status = np.zeros(n, dtype=np.uint8)
+    lo = np.float64(Q_MIN)
+    hi = np.float64(Q_MAX)
+    scale = np.float64(SCALE)
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        q = np.empty(d, dtype=np.int32)
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            bad = 0
+            for j in range(d):
+                r = np.rint(np.float64(x[i, j]) * scale)  # exact product; NaN/inf stay NaN/inf
+                inside = (r >= lo) & (r <= hi)  # False for NaN and +-inf too
+                bad += np.int64(not inside)
+                q[j] = np.int32(r) if inside else np.int32(0)
+            if bad:
+                status[i] = BAD_VALUE
+                continue
+            if cosine:
+                m = normalize_row_into(q, out[i])
+                if m < 0:
+                    status[i] = ZERO_VECTOR
+                    continue
+            else:
+                m = np.int64(0)
+                for j in range(d):
+                    v = np.int64(q[j])
+                    out[i, j] = q[j]
+                    a = v if v >= 0 else -v
+                    if a > m:
+                        m = a
+            rowmax[i] = m
+    return status
+
+
+#: Serial twin for a handful of rows; ``prange`` runs as ``range``.
+ingest_rows_serial = njit(**SERIAL)(getattr(ingest_rows, "py_func", ingest_rows))
