@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
 from .errors import IdError, InputError, MetadataError
@@ -55,24 +56,25 @@ def _check_json(value: Any, path: str, depth: int = 0) -> None:
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _make_flat_encoder() -> Callable[[dict[str, Any]], str]:
-    """CPython's C encoder with the canonical options, built once (same output as _ENCODER).
+def _make_flat_encoder() -> tuple[Callable[[dict[str, Any], int], Any], Callable[[dict[str, Any]], str]]:
+    """CPython's C encoder with the canonical options, built once (same output as _ENCODER):
+    (chunk encoder ``f(value, 0) -> list of str``, ``encode(value) -> str``).
 
-    Used only for flat dicts of scalars (no cycles possible); falls back to _ENCODER where
-    the C accelerator is missing.
+    Used only for flat dicts of scalars (no cycles possible; ``allow_nan`` is off, so NaN
+    and infinity raise ValueError); falls back to _ENCODER where the C accelerator is missing.
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - not CPython
-        return _ENCODER.encode
+        return (lambda value, _level: [_ENCODER.encode(value)]), _ENCODER.encode
     c_encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
 
     def flat_encode(value: dict[str, Any]) -> str:
         chunks = c_encode(value, 0)
         return chunks[0] if len(chunks) == 1 else "".join(chunks)
-    return flat_encode
+    return c_encode, flat_encode
 
 
-_FLAT_ENCODE = _make_flat_encoder()
+_FLAT_CHUNKS, _FLAT_ENCODE = _make_flat_encoder()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -120,13 +122,40 @@ def canonical_metadata(metadata: Any, position: int) -> bytes:
     return out
 
 
+#: Exact value types of the batch fast path (floats are checked finite by the encoder).
+_FLAT_TYPES = frozenset((str, int, bool, float, type(None)))
+
+
 def canonical_metadata_batch(metadatas: Sequence[Any]) -> list[bytes]:
     """``[canonical_metadata(m, k) for k, m in enumerate(metadatas)]``, faster.
 
-    Flat dicts of plain scalars (the common case) are checked inline and encoded by the
-    C encoder without per-record calls; anything else goes through
-    :func:`canonical_metadata`, which also raises the precise error.
+    When every entry is a flat dict with str keys and plain scalar values (the common
+    case), the whole batch is type-checked and encoded by C-level iteration (no Python
+    code per record). Anything else goes record by record, where
+    :func:`canonical_metadata` also raises the precise error.
     """
+    batch = metadatas if type(metadatas) is list else list(metadatas)
+    if _all_flat(batch):
+        try:
+            out = list(map(str.encode, map("".join, map(_FLAT_CHUNKS, batch, repeat(0)))))
+        except (ValueError, UnicodeEncodeError):  # NaN/inf (allow_nan=False), lone surrogates
+            pass
+        else:
+            if not out or max(map(len, out)) <= MAX_FIELD_BYTES:
+                return out
+    return _metadata_one_by_one(batch)
+
+
+def _all_flat(batch: list[Any]) -> bool:
+    """Every entry is an exact dict with exact-str keys and values of :data:`_FLAT_TYPES`."""
+    if not batch or set(map(type, batch)) != {dict}:
+        return False
+    if not set(map(type, chain.from_iterable(batch))) <= {str}:
+        return False
+    return set(map(type, chain.from_iterable(map(dict.values, batch)))) <= _FLAT_TYPES
+
+
+def _metadata_one_by_one(metadatas: list[Any]) -> list[bytes]:
     out: list[bytes] = []
     add = out.append
     encode = _FLAT_ENCODE
