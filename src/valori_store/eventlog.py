@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,9 +195,11 @@ def spill_log() -> FileLog:
 class FileLog:
     """A log file appended to in place; fsync policy given by ``durability``.
 
-    ``fsync``: every append is fsynced before it returns. ``batch``: fsync after 64
-    appends or 64 MiB, and on sync()/close() and every checkpoint. ``none``: written to
-    the OS on every append, never fsynced.
+    ``fsync``: every append is fsynced before it returns. ``batch``: after 64 appends or
+    64 MiB an fsync starts on a background thread (at most one at a time: the next one
+    waits for it, and so raises its error if it failed); sync()/close() and every
+    checkpoint fsync before returning. ``none``: written to the OS on every append, never
+    fsynced.
     """
 
     BATCH_APPENDS = 64
@@ -213,6 +216,8 @@ class FileLog:
         self.durability = durability
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
+        self._flusher: threading.Thread | None = None
+        self._flush_error: OSError | None = None
 
     def append(self, kind: int, payload: Buffer | list[Buffer]) -> int:
         """Append one frame; ``payload`` may be given as parts (written without joining)."""
@@ -242,7 +247,7 @@ class FileLog:
             self._unsynced_appends += 1
             self._unsynced_bytes += OVERHEAD + size
             if self._unsynced_appends >= self.BATCH_APPENDS or self._unsynced_bytes >= self.BATCH_BYTES:
-                self.sync()
+                self._sync_in_background()
         return self.next_seq - 1
 
     def read_all(self) -> bytes:
@@ -254,14 +259,47 @@ class FileLog:
         return self.end
 
     def sync(self) -> None:
+        """Everything appended so far is on disk when this returns (durable logs)."""
+        self._wait_for_flusher()
         self.fh.flush()
         if self.durable and self.durability != "none":
             os.fsync(self.fh.fileno())
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
 
+    def _sync_in_background(self) -> None:
+        """Start an fsync of what is written so far without waiting for the disk."""
+        self._wait_for_flusher()
+        self.fh.flush()
+        self._unsynced_appends = 0
+        self._unsynced_bytes = 0
+        if not self.durable:
+            return
+        fd = self.fh.fileno()
+
+        def flush() -> None:
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                self._flush_error = exc
+
+        self._flusher = threading.Thread(target=flush, name="valori-log-fsync", daemon=True)
+        self._flusher.start()
+
+    def _wait_for_flusher(self) -> None:
+        """Wait for a background fsync; raise its error (once) if it failed."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.join()
+        error, self._flush_error = self._flush_error, None
+        if error is not None:
+            raise OSError(error.errno, f"a background fsync of the log failed: {error.strerror}") from error
+
     def close(self) -> None:
         if not self.fh.closed:
-            if self.durable:
-                self.sync()
-            self.fh.close()
+            try:
+                if self.durable:
+                    self.sync()
+            finally:
+                self._flusher = None
+                self.fh.close()
