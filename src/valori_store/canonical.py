@@ -80,7 +80,14 @@ _FLAT_CHUNKS, _FLAT_ENCODE = _make_flat_encoder()
 def canonical_json(value: Any) -> bytes:
     """Canonical UTF-8 JSON bytes of a JSON-native value (validated first)."""
     _check_json(value, "$")
-    return _ENCODER.encode(value).encode("utf-8")
+    return _utf8(_ENCODER.encode(value))
+
+
+def _utf8(text: str, where: str = "metadata") -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MetadataError(f"{where} contains a string that is not valid Unicode (a lone surrogate?)") from None
 
 
 _SCALARS = (str, int, bool, type(None))
@@ -105,7 +112,7 @@ def canonical_metadata(metadata: Any, position: int) -> bytes:
     if metadata is None:
         return b"{}"
     if type(metadata) is dict and _flat_and_plain(metadata):
-        out = _FLAT_ENCODE(metadata).encode("utf-8")
+        out = _utf8(_FLAT_ENCODE(metadata), f"metadata #{position}")
         if len(out) > MAX_FIELD_BYTES:
             raise MetadataError(f"metadata #{position} is larger than 4 GiB encoded")
         return out
@@ -168,7 +175,7 @@ def _metadata_one_by_one(metadatas: list[Any]) -> list[bytes]:
                     add(canonical_metadata(m, k))
                     break
             else:
-                data = encode(m).encode("utf-8")
+                data = _utf8(encode(m), f"metadata #{k}")
                 if len(data) > MAX_FIELD_BYTES:
                     raise MetadataError(f"metadata #{k} is larger than 4 GiB encoded")
                 add(data)

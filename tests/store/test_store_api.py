@@ -495,3 +495,38 @@ def test_upsert_without_vectors_raises() -> None:
     with pytest.raises(InputError, match="needs vectors"):
         s.upsert(None, ids=["a"])  # type: ignore[arg-type]
     assert s.log_length == 1
+
+
+def test_flat_metadata_batches_take_the_batch_path_and_equal_the_canonical_form() -> None:
+    from valori_store.canonical import canonical_json, canonical_metadata_batch
+
+    flat = [{"b": i, "a": f"x{i}\u00e9\"", "f": i / 7, "t": i % 2 == 0, "n": None, "big": 2**70 + i}
+            for i in range(200)]
+    assert canonical_metadata_batch(flat) == [canonical_json(m) for m in flat]
+    assert canonical_metadata_batch(tuple(flat[:3])) == [canonical_json(m) for m in flat[:3]]
+    assert canonical_metadata_batch([]) == []
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"x": float("nan")}, "NaN"),
+        ({"x": float("-inf")}, "NaN"),
+        ({"x": "\ud800"}, "#150"),
+        ({1: "int key"}, "must be a str"),
+        ({"x": (1, 2)}, "tuple"),
+        ({"x": np.float64(1.0)}, "float64"),
+        ({"x": True.__class__.__mro__[1](3)}, None),  # an exact int is fine
+    ],
+)
+def test_one_bad_entry_in_a_flat_batch_gets_the_precise_error(bad, match) -> None:
+    from valori_store.canonical import canonical_json, canonical_metadata_batch
+
+    batch = [{"i": i, "s": "ok"} for i in range(300)]
+    batch[150] = bad
+    if match is None:
+        assert canonical_metadata_batch(batch)[150] == canonical_json(bad)
+        return
+    with pytest.raises(MetadataError, match=match) as info:
+        canonical_metadata_batch(batch)
+    assert "#150" in str(info.value)
