@@ -236,3 +236,27 @@ def test_scan_chunking_changes_no_key(chunk: int) -> None:
     q = rng.integers(-(2**20), 2**20, size=13).astype(np.int32)
     assert dot_keys(rows, 1001, q, chunk).tolist() == _python_keys("dot", rows, q)
     assert l2_keys(rows, 1001, q, chunk).tolist() == _python_keys("l2", rows, q)
+
+
+def test_serial_twins_have_their_own_cache_entries(tmp_path) -> None:
+    """numba's cache key ignores compile flags: a twin sharing its parallel sibling's name
+    would load the sibling's machine code (a parallel kernel silently running serially)."""
+    code = (
+        "import numpy as np\n"
+        "from valori_store.kernels import normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial\n"
+        "from valori_store.kernels.ingest import ingest_rows, ingest_rows_serial\n"
+        "from valori_store.kernels.scores import dot_keys, dot_keys_serial, l2_keys, l2_keys_serial\n"
+        "x = np.ones((3, 4)); q = np.ones((3, 4), np.int32); o = np.zeros((3, 4), np.int32); m = np.zeros(3, np.int64)\n"
+        "for k in (quantize_rows_serial, quantize_rows): k(x)\n"
+        "for k in (normalize_rows_serial, normalize_rows): k(q)\n"
+        "for k in (ingest_rows_serial, ingest_rows): k(x, True, o, m)\n"
+        "for k in (dot_keys_serial, dot_keys, l2_keys_serial, l2_keys): k(q, 3, q[0], 2)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC), "NUMBA_CACHE_DIR": str(tmp_path)}
+    env.pop("NUMBA_DISABLE_JIT", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    for module, kernel in (("quantize", "quantize_rows"), ("normalize", "normalize_rows"),
+                           ("ingest", "ingest_rows"), ("scores", "dot_keys"), ("scores", "l2_keys")):
+        assert f"{module}.{kernel}" in names and f"{module}.{kernel}_serial" in names, sorted(names)

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..spec import NORM_BITS, SCALE
-from .options import PARALLEL, SERIAL
+from .options import PARALLEL, SERIAL, serial_twin
 
 
 @njit(**SERIAL)
@@ -111,4 +111,4 @@ def normalize_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Serial twin for a handful of rows (queries); ``prange`` runs as ``range``.
-normalize_rows_serial = njit(**SERIAL)(getattr(normalize_rows, "py_func", normalize_rows))
+normalize_rows_serial = serial_twin(normalize_rows)

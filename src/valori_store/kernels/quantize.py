@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..spec import Q_MAX, Q_MIN, SCALE
-from .options import PARALLEL, SERIAL
+from .options import PARALLEL, SERIAL, serial_twin
 
 OK, NOT_FINITE, OUT_OF_RANGE = 0, 1, 2
 
@@ -41,4 +41,4 @@ def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: The same kernel compiled without threads: for a handful of rows (e.g. one query) a
 #: parallel region costs more than it saves. ``prange`` runs as ``range`` here.
-quantize_rows_serial = njit(**SERIAL)(getattr(quantize_rows, "py_func", quantize_rows))
+quantize_rows_serial = serial_twin(quantize_rows)
