@@ -195,9 +195,18 @@ def is_canonical_metadata(blob: bytes) -> bool:
         return False
 
 
+#: One reusable decoder: ``raw_decode`` of the UTF-8 text skips json.loads' per-call
+#: encoding detection (canonical blobs are UTF-8 JSON objects without surrounding space).
+_DECODER = json.JSONDecoder()
+
+
 def decode_metadata(blob: bytes) -> dict[str, Any]:
     """Fresh dict from canonical metadata bytes (callers may mutate it freely)."""
-    return json.loads(blob)
+    text = str(blob, "utf-8")
+    value, end = _DECODER.raw_decode(text)
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def check_text(text: Any, position: int) -> str | None:

@@ -13,7 +13,7 @@ import numpy as np
 from . import spec
 from .errors import ZeroVectorError
 from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
-from .kernels.ingest import BAD_VALUE, ZERO_VECTOR, ingest_rows, ingest_rows_serial
+from .kernels.ingest import BAD_VALUE, ZERO_VECTOR, ingest_rows, ingest_rows_serial, query_rows
 
 
 def float_rows(vectors: Any, dim: int) -> np.ndarray:
@@ -58,6 +58,22 @@ def stored_rows_into(x: np.ndarray, metric: str, out: np.ndarray, rowmax: np.nda
             spec.quantize(x, x.shape[1])
             raise AssertionError("ingest kernel and spec disagree")  # pragma: no cover
         raise _zero_vector(int(np.flatnonzero(status == ZERO_VECTOR)[0]))
+
+
+def query_forms(vectors: Any, dim: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(Q16.16 rows as given, C-contiguous rows in stored form) of query vectors; equals
+    ``(quantize(v), normalise(quantize(v), metric))``, with the same errors."""
+    x = float_rows(vectors, dim)
+    if len(x) >= SMALL_BATCH:
+        raw = quantize(x, dim)
+        return raw, np.ascontiguousarray(normalise(raw, metric))
+    raw, stored, status = query_rows(x, metric == "cosine")
+    if status.any():
+        if (status == BAD_VALUE).any():
+            spec.quantize(x, dim)
+            raise AssertionError("query kernel and spec disagree")  # pragma: no cover
+        raise _zero_vector(int(np.flatnonzero(status == ZERO_VECTOR)[0]))
+    return raw, stored
 
 
 def stored_rows(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ threads or batch composition.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -39,6 +40,16 @@ def row_limit(metric: str, dim: int, query_maxabs: int) -> int:
     if metric == "l2":
         return math.isqrt(INT64_MAX // dim) - query_maxabs
     return INT64_MAX // (dim * query_maxabs) if query_maxabs else INT64_MAX
+
+
+#: Below this many rows a single query is scanned without a parallel region.
+SERIAL_SCAN_ROWS = 2048
+
+
+def single_kernel(metric: str, n: int) -> Any:
+    """The single-query key kernel for ``n`` rows: serial for one thread or a small table."""
+    kernels = KEY_KERNELS[metric]
+    return kernels[2] if n < SERIAL_SCAN_ROWS or numba.get_num_threads() == 1 else kernels[0]
 
 
 def scan_chunk(n: int) -> int:
@@ -80,18 +91,21 @@ def search_one(
         return []
     qmax = int(np.abs(query.astype(np.int64)).max()) if query.size else 0
     limit = row_limit(metric, table.dim, qmax)
-    unsafe = table.rowmax[:n] > limit
-    if allowed is not None:
-        unsafe &= allowed
-    if not unsafe.any():
+    if table.rowmax_bound <= limit:  # every row proven at once (always, under cosine)
+        unsafe = None
+    else:
+        unsafe = table.rowmax[:n] > limit
+        if allowed is not None:
+            unsafe &= allowed
+    if unsafe is None or not unsafe.any():
         mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
-        keys = KEY_KERNELS[metric][0](table.matrix, n, query, scan_chunk(n))
+        keys = single_kernel(metric, n)(table.matrix, n, query, scan_chunk(n))
         cands = select_candidates(keys, mask, k)
         return [(r, _raw(metric, key)) for r, key in _order(cands.tolist(), keys, table.ids, k)]
     keyed: dict[int, int] = {}
     safe = ~unsafe if allowed is None else (allowed & ~unsafe)
     if safe.any():
-        keys = KEY_KERNELS[metric][0](table.matrix, n, query, scan_chunk(n))
+        keys = single_kernel(metric, n)(table.matrix, n, query, scan_chunk(n))
         for r in select_candidates(keys, safe.view(np.uint8), k).tolist():
             keyed[r] = int(keys[r])
     rows = np.flatnonzero(unsafe)
@@ -108,7 +122,8 @@ def search_many(
     if n == 0 or k == 0:
         return [[] for _ in range(len(queries))]
     qmax = int(np.abs(queries.astype(np.int64)).max()) if queries.size else 0
-    if not fits_int64(metric, table.dim, qmax, table.maxabs()):
+    proven = fits_int64(metric, table.dim, qmax, table.rowmax_bound)  # cheap; exact check if not
+    if not proven and not fits_int64(metric, table.dim, qmax, table.maxabs()):
         return [search_one(table, metric, q, k, allowed) for q in queries]
     mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
     kernel = KEY_KERNELS[metric][1]

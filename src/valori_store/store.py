@@ -366,8 +366,7 @@ class ValoriStore:
 
     def _prepare_query(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         """(Q16.16 rows as given, rows in stored form: normalised under cosine)."""
-        rows = conversion.quantize(vectors, self.dim)
-        return rows, np.ascontiguousarray(self._normalise(rows))
+        return conversion.query_forms(vectors, self.dim, self._metric)
 
     def _live_state_hash(self) -> str:
         """State hash under a held (read or write) lock; readers may fill the cache, since

@@ -30,6 +30,9 @@ class RecordTable:
         self.dim = dim
         self._rows = GrowableRows((dim,), np.int32)
         self._rowmax = GrowableRows((), np.int64)
+        #: An upper bound of max(rowmax[:n]) (exact after inserts; deletes leave it high),
+        #: so a search can prove the int64 bound for every row at once.
+        self.rowmax_bound = 0
         self.n = 0
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
@@ -81,6 +84,7 @@ class RecordTable:
             self.n = base + n
             self.matrix[base : self.n] = rows
             self.rowmax[base : self.n] = _row_maxabs(rows)
+            self._raise_bound(base, self.n)
             return
         positions = np.empty(len(ids), dtype=np.int64)
         fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
@@ -108,6 +112,7 @@ class RecordTable:
         else:
             self.matrix[positions] = rows
             self.rowmax[positions] = rowmax
+        self.rowmax_bound = max(self.rowmax_bound, int(rowmax.max()))
 
     def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
         """Append new records whose rows the caller already wrote in place.
@@ -124,6 +129,11 @@ class RecordTable:
         self.metas.extend(metas)
         self._meta_dicts.extend([None] * n)
         self.n = base + n
+        self._raise_bound(base, self.n)
+
+    def _raise_bound(self, start: int, stop: int) -> None:
+        if stop > start:
+            self.rowmax_bound = max(self.rowmax_bound, int(self.rowmax[start:stop].max()))
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove present ids (missing ones ignored); returns how many were removed."""
@@ -154,7 +164,7 @@ class RecordTable:
 
     # ------------------------------------------------------------------ reads
     def maxabs(self) -> int:
-        """max |value| over the stored rows (0 when empty)."""
+        """max |value| over the stored rows (0 when empty); exact, unlike ``rowmax_bound``."""
         return int(self.rowmax[: self.n].max()) if self.n else 0
 
     def metadata_dict(self, row: int) -> dict[str, Any]:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from .normalize import isqrt, normalize_rows, normalize_rows_serial
 from .quantize import quantize_rows, quantize_rows_serial
-from .scores import dot_keys, dot_keys_batch, l2_keys, l2_keys_batch
+from .scores import dot_keys, dot_keys_batch, dot_keys_serial, l2_keys, l2_keys_batch, l2_keys_serial
 from .select import candidate_thresholds, select_candidates
 
 #: Below this many rows the serial twins of the conversion kernels are used.
 SMALL_BATCH = 64
 
-#: metric -> (single-query kernel, batched kernel); cosine scores normalised rows by dot.
+#: metric -> (single-query kernel, batched kernel, serial single-query kernel); cosine
+#: scores normalised rows by dot.
 KEY_KERNELS = {
-    "cosine": (dot_keys, dot_keys_batch),
-    "dot": (dot_keys, dot_keys_batch),
-    "l2": (l2_keys, l2_keys_batch),
+    "cosine": (dot_keys, dot_keys_batch, dot_keys_serial),
+    "dot": (dot_keys, dot_keys_batch, dot_keys_serial),
+    "l2": (l2_keys, l2_keys_batch, l2_keys_serial),
 }
 
 __all__ = [
@@ -23,9 +24,11 @@ __all__ = [
     "candidate_thresholds",
     "dot_keys",
     "dot_keys_batch",
+    "dot_keys_serial",
     "isqrt",
     "l2_keys",
     "l2_keys_batch",
+    "l2_keys_serial",
     "normalize_rows",
     "normalize_rows_serial",
     "quantize_rows",

@@ -1,4 +1,7 @@
-"""Ingest kernel: Q16.16 conversion, cosine normalisation and row maxima in one pass.
+"""Conversion kernels: Q16.16 conversion and cosine normalisation in one pass.
+
+:func:`ingest_rows` (stored rows and row maxima, written in place) serves upserts;
+:func:`query_rows` (raw and stored rows at once) serves queries.
 
 Equals :func:`valori_store.spec.quantize` followed (under cosine) by
 :func:`valori_store.spec.normalize`, exactly: the same steps as
@@ -18,7 +21,7 @@ from numba import njit, prange
 
 from ..spec import Q_MAX, Q_MIN, SCALE
 from .normalize import normalize_row_into
-from .options import PARALLEL, SERIAL
+from .options import PARALLEL, SERIAL, serial_twin
 
 #: Per-row status codes.
 OK, BAD_VALUE, ZERO_VECTOR = 0, 1, 2
@@ -68,4 +71,36 @@ def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray
 
 
 #: Serial twin for a handful of rows; ``prange`` runs as ``range``.
-ingest_rows_serial = njit(**SERIAL)(getattr(ingest_rows, "py_func", ingest_rows))
+ingest_rows_serial = serial_twin(ingest_rows)
+
+
+@njit(**SERIAL)
+def query_rows(x: np.ndarray, cosine: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Q16.16 rows as given, rows in stored form, uint8 status per row) of a few float
+    query rows, in one call; the stored form is the raw rows under dot and l2.
+
+    Same steps and statuses as :func:`ingest_rows`; rows whose status is not OK have
+    unspecified contents.
+    """
+    n, d = x.shape
+    raw = np.zeros((n, d), dtype=np.int32)
+    stored = np.zeros((n, d), dtype=np.int32)
+    status = np.zeros(n, dtype=np.uint8)
+    lo = np.float64(Q_MIN)
+    hi = np.float64(Q_MAX)
+    scale = np.float64(SCALE)
+    for i in range(n):
+        bad = 0
+        for j in range(d):
+            r = np.rint(np.float64(x[i, j]) * scale)
+            inside = (r >= lo) & (r <= hi)
+            bad += np.int64(not inside)
+            raw[i, j] = np.int32(r) if inside else np.int32(0)
+        if bad:
+            status[i] = BAD_VALUE
+        elif cosine:
+            if normalize_row_into(raw[i], stored[i]) < 0:
+                status[i] = ZERO_VECTOR
+        else:
+            stored[i] = raw[i]
+    return raw, stored, status

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .options import PARALLEL, ROW_CHUNK, SERIAL
+from .options import PARALLEL, ROW_CHUNK, SERIAL, serial_twin
 
 
 @njit(**PARALLEL)
@@ -49,6 +49,12 @@ def l2_keys(matrix: np.ndarray, n: int, query: np.ndarray, chunk: int = ROW_CHUN
                 acc += diff * diff
             out[i] = -acc
     return out
+
+
+#: Serial twins for one thread or a small table: no parallel region to launch (about
+#: 15 µs per call), same keys (each row's key never depends on the split).
+dot_keys_serial = serial_twin(dot_keys)
+l2_keys_serial = serial_twin(l2_keys)
 
 
 #: Queries per register block of the batched kernels; callers pad batches to a multiple.
