@@ -93,3 +93,21 @@ def test_one_thread_and_all_threads_write_the_same_rows() -> None:
     finally:
         numba.set_num_threads(before)
     assert all(o == outs[0] for o in outs)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@given(x=float_rows)
+@settings(max_examples=150, deadline=None)
+def test_query_forms_equal_the_spec_or_raise_its_error(metric: str, x: np.ndarray) -> None:
+    try:
+        raw = spec.quantize(x, x.shape[1])
+        stored = spec.normalize(raw) if metric == "cosine" else raw
+    except VectorError as exc:
+        with pytest.raises(type(exc)) as info:
+            conversion.query_forms(x, x.shape[1], metric)
+        if not isinstance(exc, ZeroVectorError):  # the spec's zero-vector message names no row
+            assert str(info.value) == str(exc)
+        return
+    got_raw, got_stored = conversion.query_forms(x, x.shape[1], metric)
+    assert got_raw.tolist() == raw.tolist() and got_stored.tolist() == stored.tolist()
+    assert got_stored.flags.c_contiguous

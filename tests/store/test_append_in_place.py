@@ -90,3 +90,42 @@ def test_durable_in_place_ingest_reopens_and_replays_to_the_same_state(tmp_path)
     again = ValoriStore.open(tmp_path / "kb")
     assert again.state_hash() == live and len(again) == 4000
     again.close()
+
+
+def test_the_row_bound_stays_an_upper_bound_after_deletes_and_search_stays_exact() -> None:
+    from valori_store import spec
+
+    s = ValoriStore(DIM, "dot")
+    x = _batch(300, 8)
+    x[7] = 30000.0  # a huge row: the int64 proof fails for it against big queries
+    ids = _ids(0, 300)
+    s.upsert(x, ids=ids)
+    t = s._table
+    assert t.rowmax_bound == t.maxabs() == 30000 * 65536
+    s.delete([ids[7]])
+    assert t.rowmax_bound >= t.maxabs()  # stays high: deletes never lower it
+    q = np.full(DIM, 30000.0)
+    got = [(h.id, h.raw) for h in s.search(q, k=5)]
+    live = [i for i in range(300) if i != 7]
+    rows = spec.quantize(x[live], DIM)
+    want = spec.top_k("dot", spec.quantize(q, DIM)[0].tolist(), rows, [ids[i] for i in live], 5)
+    assert got == want
+
+
+@pytest.mark.parametrize("n", [500, 5000])  # below and above the serial-scan threshold
+def test_one_and_two_threads_give_the_same_results_around_the_serial_threshold(n: int) -> None:
+    import numba
+
+    s = ValoriStore(DIM)
+    s.upsert(_batch(n, 9), ids=_ids(0, n))
+    q = _batch(4, 10)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            results.append([[(h.id, h.raw) for h in s.search(v, k=9)] for v in q])
+    finally:
+        numba.set_num_threads(before)
+    assert all(r == results[0] for r in results)
+    assert results[0] == [[(h.id, h.raw) for h in r] for r in s.search_batch(q, k=9)]
