@@ -16,6 +16,9 @@ from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantiz
 from .kernels.ingest import BAD_VALUE, ZERO_VECTOR, ingest_rows, ingest_rows_serial, query_rows
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def float_rows(vectors: Any, dim: int) -> np.ndarray:
     """Checked (n, dim) C-contiguous float32/float64 rows whose values equal the input exactly."""
     x = spec.to_float64_matrix(vectors, dim)
@@ -63,7 +66,13 @@ def stored_rows_into(x: np.ndarray, metric: str, out: np.ndarray, rowmax: np.nda
 def query_forms(vectors: Any, dim: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(Q16.16 rows as given, C-contiguous rows in stored form) of query vectors; equals
     ``(quantize(v), normalise(quantize(v), metric))``, with the same errors."""
-    x = float_rows(vectors, dim)
+    if (  # the common query: a C-ordered float array of the right width (no checks needed)
+        isinstance(vectors, np.ndarray) and vectors.dtype in _FLOATS and vectors.ndim in (1, 2)
+        and vectors.shape[-1] == dim and vectors.flags.c_contiguous
+    ):
+        x = vectors.reshape(-1, dim)
+    else:
+        x = float_rows(vectors, dim)
     if len(x) >= SMALL_BATCH:
         raw = quantize(x, dim)
         return raw, np.ascontiguousarray(normalise(raw, metric))

@@ -67,10 +67,19 @@ def _exact_keys(metric: str, rows: np.ndarray, query: np.ndarray) -> list[int]:
     return [int(v) for v in big_rows.dot(big_q)] if len(rows) else []
 
 
-def _order(candidates: list[int], keys: list[int] | np.ndarray, ids: list[str], k: int) -> list[tuple[int, int]]:
-    """Sort candidate rows by (key desc, id bytes asc); keep k as (row, key)."""
-    ranked = sorted(((-int(keys[r]), ids[r].encode("utf-8"), r) for r in candidates))
+def _order(candidates: list[int], keys: list[int], ids: list[str], k: int) -> list[tuple[int, int]]:
+    """Sort candidate rows (``keys`` holds their keys, in the same order) by (key desc,
+    id bytes asc); keep k as (row, key)."""
+    ranked = sorted(zip([-key for key in keys], [ids[r].encode("utf-8") for r in candidates], candidates))
     return [(r, -neg) for neg, _, r in ranked[:k]]
+
+
+def _query_maxabs(metric: str, query: np.ndarray) -> int:
+    """max |value| of a stored-form query, or an upper bound of it: under cosine the query
+    was normalised here, so every value is within 2**16 (spec, step 4)."""
+    if metric == "cosine":
+        return 1 << 16
+    return int(np.abs(query.astype(np.int64)).max()) if query.size else 0
 
 
 def _raw(metric: str, key: int) -> int:
@@ -89,7 +98,7 @@ def search_one(
     n = table.n
     if n == 0 or k == 0:
         return []
-    qmax = int(np.abs(query.astype(np.int64)).max()) if query.size else 0
+    qmax = _query_maxabs(metric, query)
     limit = row_limit(metric, table.dim, qmax)
     if table.rowmax_bound <= limit:  # every row proven at once (always, under cosine)
         unsafe = None
@@ -101,7 +110,7 @@ def search_one(
         mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
         keys = single_kernel(metric, n)(table.matrix, n, query, scan_chunk(n))
         cands = select_candidates(keys, mask, k)
-        return [(r, _raw(metric, key)) for r, key in _order(cands.tolist(), keys, table.ids, k)]
+        return [(r, _raw(metric, key)) for r, key in _order(cands.tolist(), keys[cands].tolist(), table.ids, k)]
     keyed: dict[int, int] = {}
     safe = ~unsafe if allowed is None else (allowed & ~unsafe)
     if safe.any():
@@ -138,6 +147,7 @@ def search_many(
             hit = keys[qi] >= thresholds[qi]
             if allowed is not None:
                 hit &= allowed
-            cands = np.flatnonzero(hit).tolist()
-            out.append([(r, _raw(metric, key)) for r, key in _order(cands, keys[qi], table.ids, k)])
+            cands = np.flatnonzero(hit)
+            ordered = _order(cands.tolist(), keys[qi][cands].tolist(), table.ids, k)
+            out.append([(r, _raw(metric, key)) for r, key in ordered])
     return out

@@ -111,3 +111,16 @@ def test_query_forms_equal_the_spec_or_raise_its_error(metric: str, x: np.ndarra
     got_raw, got_stored = conversion.query_forms(x, x.shape[1], metric)
     assert got_raw.tolist() == raw.tolist() and got_stored.tolist() == stored.tolist()
     assert got_stored.flags.c_contiguous
+
+
+def test_query_forms_are_the_same_for_every_input_shape_and_layout() -> None:
+    rng = np.random.Generator(np.random.PCG64(21))
+    base = rng.normal(size=(3, 10))
+    want = conversion.query_forms(base, 10, "cosine")
+    variants = [base.copy(), np.asfortranarray(base), base.tolist(),
+                np.hstack([base, base])[:, :10]]  # Fortran order, a list, a strided view
+    for v in variants:
+        got = conversion.query_forms(v, 10, "cosine")
+        assert [a.tolist() for a in got] == [a.tolist() for a in want]
+    one = conversion.query_forms(base[1], 10, "cosine")  # a single 1-D vector
+    assert one[0].tolist() == want[0][1:2].tolist() and one[1].tolist() == want[1][1:2].tolist()
