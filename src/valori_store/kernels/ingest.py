@@ -29,6 +29,23 @@ OK, BAD_VALUE, ZERO_VECTOR = 0, 1, 2
 CHUNK = 64
 
 
+@njit(**SERIAL)
+def quantize_row_into(x: np.ndarray, out: np.ndarray) -> int:
+    """Q16.16 of one float row into int32 ``out``; returns how many values are NaN, infinite
+    or outside int32 after rounding (``out`` is then unspecified). No early exit, so the
+    loop vectorises."""
+    lo = np.float64(Q_MIN)
+    hi = np.float64(Q_MAX)
+    scale = np.float64(SCALE)
+    bad = 0
+    for j in range(x.shape[0]):
+        r = np.rint(np.float64(x[j]) * scale)  # exact product; NaN/inf stay NaN/inf
+        inside = (r >= lo) & (r <= hi)  # False for NaN and +-inf too
+        bad += np.int64(not inside)
+        out[j] = np.int32(r) if inside else np.int32(0)
+    return bad
+
+
 @njit(**PARALLEL)
 def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray) -> np.ndarray:
     """Fill ``out`` (n, d) int32 with the stored rows of float ``x`` and ``rowmax`` (n,) int64
@@ -38,19 +55,10 @@ def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray
     """
     n, d = x.shape
     status = np.zeros(n, dtype=np.uint8)
-    lo = np.float64(Q_MIN)
-    hi = np.float64(Q_MAX)
-    scale = np.float64(SCALE)
     for c in prange((n + CHUNK - 1) // CHUNK):
         q = np.empty(d, dtype=np.int32)
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            bad = 0
-            for j in range(d):
-                r = np.rint(np.float64(x[i, j]) * scale)  # exact product; NaN/inf stay NaN/inf
-                inside = (r >= lo) & (r <= hi)  # False for NaN and +-inf too
-                bad += np.int64(not inside)
-                q[j] = np.int32(r) if inside else np.int32(0)
-            if bad:
+            if quantize_row_into(x[i], q):
                 status[i] = BAD_VALUE
                 continue
             if cosine:
@@ -86,17 +94,8 @@ def query_rows(x: np.ndarray, cosine: bool) -> tuple[np.ndarray, np.ndarray, np.
     raw = np.zeros((n, d), dtype=np.int32)
     stored = np.zeros((n, d), dtype=np.int32)
     status = np.zeros(n, dtype=np.uint8)
-    lo = np.float64(Q_MIN)
-    hi = np.float64(Q_MAX)
-    scale = np.float64(SCALE)
     for i in range(n):
-        bad = 0
-        for j in range(d):
-            r = np.rint(np.float64(x[i, j]) * scale)
-            inside = (r >= lo) & (r <= hi)
-            bad += np.int64(not inside)
-            raw[i, j] = np.int32(r) if inside else np.int32(0)
-        if bad:
+        if quantize_row_into(x[i], raw[i]):
             status[i] = BAD_VALUE
         elif cosine:
             if normalize_row_into(raw[i], stored[i]) < 0:
