@@ -175,10 +175,6 @@ class ValoriStore:
             return [t.ids[r] for r in t.id_order()]
 
     # ------------------------------------------------------------------ input preparation
-    def _normalise(self, rows: np.ndarray) -> np.ndarray:
-        """Q16.16 rows in stored form: integer-normalised under cosine, else unchanged."""
-        return conversion.normalise(rows, self._metric)
-
     def _auto_ids(self, n: int) -> list[str]:
         """Deterministic UUID-shaped ids from the log's chain hash (same history, same ids)."""
         base = self._log.chain

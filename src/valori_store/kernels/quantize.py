@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..spec import Q_MAX, Q_MIN, SCALE
-from .options import PARALLEL, SERIAL, serial_twin
+from .options import PARALLEL, serial_twin
 
 OK, NOT_FINITE, OUT_OF_RANGE = 0, 1, 2
 
