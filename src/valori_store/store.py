@@ -604,15 +604,21 @@ class ValoriStore:
             self._log.sync()
 
     def close(self) -> None:
-        """Sync and release the directory lock; further calls raise ClosedError."""
+        """Sync and release the directory lock; further calls raise ClosedError.
+
+        If the final sync fails (or reports a failed background fsync) the error is raised,
+        but the store is closed and the lock released all the same.
+        """
         with self._lock.write():
             if self._closed:
                 return
-            self._log.close()
-            if self._lock_fd is not None:
-                directory.release_lock(self._lock_fd)
-                self._lock_fd = None
-            self._closed = True
+            try:
+                self._log.close()
+            finally:
+                if self._lock_fd is not None:
+                    directory.release_lock(self._lock_fd)
+                    self._lock_fd = None
+                self._closed = True
 
     def __enter__(self) -> ValoriStore:
         return self

@@ -84,3 +84,23 @@ def test_fsync_mode_never_uses_the_background_thread(tmp_path, monkeypatch) -> N
         _upsert(s, k)
     s.close()
     assert len(names) >= FileLog.BATCH_APPENDS + 3 and "valori-log-fsync" not in names
+
+
+def test_a_failed_background_fsync_raised_by_close_still_releases_the_store(tmp_path, monkeypatch) -> None:
+    s = ValoriStore.open(tmp_path / "kb", dim=4, durability="batch")
+    real_fsync = os.fsync
+
+    def failing_fsync(fd: int) -> None:
+        if threading.current_thread().name == "valori-log-fsync":
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    for k in range(FileLog.BATCH_APPENDS):
+        _upsert(s, k)
+    with pytest.raises(OSError, match="background fsync"):
+        s.close()
+    monkeypatch.undo()
+    again = ValoriStore.open(tmp_path / "kb")  # the lock was released
+    assert len(again) == FileLog.BATCH_APPENDS
+    again.close()
