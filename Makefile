@@ -22,7 +22,7 @@ $(BENCH_STAMP): $(STAMP)
 
 ## demo: build a durable store from the bundled corpus, search, checkpoint, restore, reopen
 demo: $(STAMP)
-	$(PY) -m valori_store.demo
+	$(PY) -m valori_store.cli.demo
 
 ## test: the whole suite (includes JIT-off and multi-thread runs in subprocesses)
 test: $(STAMP)

@@ -24,7 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-
 from bench_common import dir_size, ensure_src_on_path, make_ids, make_metadatas, metadata_bytes_estimate  # noqa: E402
 
 ensure_src_on_path()
@@ -63,7 +62,7 @@ def main() -> None:
 
         faiss.IndexFlatIP(a.dim).add(np.zeros((1, a.dim), dtype=np.float32))
     else:
-        from bench_valori import warmup_jit, import_store
+        from bench_valori import import_store, warmup_jit
 
         ValoriStore = import_store()
         warmup_jit(a.dim, "cosine", durable=(a.mode == "durable"))

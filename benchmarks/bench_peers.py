@@ -7,7 +7,6 @@ import time
 import numpy as np
 
 
-
 # ----------------------------------------------------------------------------- numpy
 def numpy_topk_single(M: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     s = M @ q

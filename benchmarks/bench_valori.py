@@ -7,7 +7,6 @@ import tempfile
 import time
 
 import numpy as np
-
 from bench_common import dir_size, ensure_src_on_path
 
 ensure_src_on_path()

@@ -24,13 +24,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-
 from bench_common import (  # noqa: E402
     child_env,
+    ensure_src_on_path,
     external_cpu_busy,
     interleaved_batch,
     interleaved_single,
-    ensure_src_on_path,
     machine_facts,
     make_ids,
     make_metadatas,

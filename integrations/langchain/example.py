@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 from langchain_core.documents import Document
-
 from langchain_valori import ValoriVectorStore
+
 from valori_store.embedder import HashingEmbedder
 
 DOCS = [

@@ -7,7 +7,7 @@ log, so states, snapshots and results are bit-identical on every machine.
 
 from __future__ import annotations
 
-from .errors import (
+from valori_store.errors import (
     ClosedError,
     CorruptFileError,
     DimensionError,
@@ -23,10 +23,10 @@ from .errors import (
     VectorError,
     ZeroVectorError,
 )
-from .records import Checkpoint, Hit, Record
-from .spec import SPEC_VERSION
-from .store import ValoriStore
-from .verify import VerifyReport, verify
+from valori_store.history.verify import VerifyReport, verify
+from valori_store.records import Checkpoint, Hit, Record
+from valori_store.spec import SPEC_VERSION
+from valori_store.store.facade import ValoriStore
 
 __version__ = "0.1.0"
 

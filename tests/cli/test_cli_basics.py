@@ -9,17 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from valori_store.cli import COMMANDS, main
-from valori_store.cli.progress import Progress
-
 from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    _built_template,
     assert_one_line_error,
     built,
-    _built_template,
     cli,
     subprocess_env,
 )
+
+from valori_store.cli import COMMANDS, main
+from valori_store.cli.progress import Progress
 
 PATH_COMMANDS = [
     ["inspect"], ["verify"], ["history"], ["diff", "--from", "head"], ["replay", "--to", "head", "--out", "OUT"],
@@ -110,7 +109,7 @@ def test_internal_errors_are_one_line(cli, built, monkeypatch: pytest.MonkeyPatc
 
 
 def test_demo_passes_arguments_through(monkeypatch: pytest.MonkeyPatch) -> None:
-    import valori_store.demo
+    import valori_store.cli.demo
 
     seen: list[list[str]] = []
 
@@ -118,7 +117,7 @@ def test_demo_passes_arguments_through(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append(argv)
         return 7
 
-    monkeypatch.setattr(valori_store.demo, "main", fake)
+    monkeypatch.setattr(valori_store.cli.demo, "main", fake)
     assert main(["demo", "--keep", "x", "--quiet"]) == 7
     assert seen == [["--keep", "x", "--quiet"]]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    EMB,
+    _built_template,
     assert_one_line_error,
     built,
-    _built_template,
     cli,
-    EMB,
     files_state,
 )
 

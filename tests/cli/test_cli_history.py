@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    _built_template,
     assert_one_line_error,
     built,
-    _built_template,
     cli,
 )
 

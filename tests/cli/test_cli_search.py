@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    EMB,
+    _built_template,
     assert_one_line_error,
     built,
-    _built_template,
     cli,
-    EMB,
 )
 
 from valori_store import ValoriStore

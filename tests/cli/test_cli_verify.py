@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from cli_fixtures import (  # noqa: F401 (fixtures are used by name)
+    EMB,
+    _built_template,
     assert_one_line_error,
     built,
-    _built_template,
     cli,
-    EMB,
     flip_byte_in_middle_frame,
 )
 
@@ -99,7 +99,7 @@ def test_corrupt_log_exit_4(cli, built) -> None:
 
 
 def test_image_that_disagrees_with_the_log_fails(cli, built) -> None:
-    from valori_store import images, snapshot
+    from valori_store.format import images, snapshot
 
     paths = sorted((built.path / "images").glob("*.vimg"))
     first, last = (images.decode(p.read_bytes(), str(p)) for p in (paths[0], paths[-1]))

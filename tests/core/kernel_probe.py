@@ -27,10 +27,15 @@ def inputs() -> tuple[np.ndarray, np.ndarray]:
 def main() -> int:
     from valori_store import ValoriStore
     from valori_store.kernels import (
-        candidate_thresholds, dot_keys, dot_keys_batch, l2_keys, l2_keys_batch, normalize_rows, select_candidates,
+        candidate_thresholds,
+        dot_keys,
+        dot_keys_batch,
+        l2_keys,
+        l2_keys_batch,
+        normalize_rows,
+        select_candidates,
     )
-
-    from valori_store.kernels.ingest import ingest_rows
+    from valori_store.kernels.convert import ingest_rows
 
     rows, queries = inputs()
     normed, zero = normalize_rows(rows)

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import valori_store.embedder as embedder_mod
+import valori_store.builtin.embedder as embedder_mod
 from valori_store.corpus import CorpusDoc, load_corpus
 from valori_store.embedder import ALGORITHM, EMPTY_FEATURE, HashingEmbedder, normalize_text
 from valori_store.errors import InputError

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from valori_store import growable
-from valori_store.growable import GrowableRows
-from valori_store.table import RecordTable
+from valori_store.state import growable
+from valori_store.state.growable import GrowableRows
+from valori_store.state.table import RecordTable
 
 
 def _fill(rows: GrowableRows, used: int, seed: int) -> np.ndarray:

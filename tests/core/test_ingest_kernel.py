@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from valori_store import conversion, spec
+from valori_store import spec
 from valori_store.errors import VectorError, ZeroVectorError
-from valori_store.kernels.ingest import BAD_VALUE, OK, ZERO_VECTOR, ingest_rows, ingest_rows_serial
+from valori_store.kernels.convert import BAD_VALUE, OK, ZERO_VECTOR, ingest_rows, ingest_rows_serial
+from valori_store.state import convert as conversion
 
 float_rows = hnp.arrays(
     st.sampled_from([np.float64, np.float32]),

@@ -16,7 +16,14 @@ from hypothesis.extra import numpy as hnp
 
 from valori_store import kernels, spec
 from valori_store.kernels import (
-    candidate_thresholds, dot_keys, dot_keys_batch, isqrt, l2_keys, l2_keys_batch, normalize_rows, select_candidates,
+    candidate_thresholds,
+    dot_keys,
+    dot_keys_batch,
+    isqrt,
+    l2_keys,
+    l2_keys_batch,
+    normalize_rows,
+    select_candidates,
 )
 
 NO_MASK = np.zeros(0, dtype=np.uint8)
@@ -78,7 +85,7 @@ def test_score_kernels_match_python_ints_within_the_proven_bound(data: st.DataOb
     qmax = int(np.abs(q.astype(np.int64)).max())
     rmax = int(np.abs(rows.astype(np.int64)).max())
     for metric, kernel, batch in (("dot", dot_keys, dot_keys_batch), ("l2", l2_keys, l2_keys_batch)):
-        from valori_store.search import fits_int64
+        from valori_store.query.ranking import fits_int64
 
         if not fits_int64(metric, dim, qmax, rmax):
             continue
@@ -94,7 +101,7 @@ def test_extreme_values_at_the_bound() -> None:
     # dim 2 at full int32 magnitude: dot partial sums reach 2**63 - 2**33, just inside int64
     rows = np.array([[-(2**31), -(2**31)], [2**31 - 1, -(2**31)]], dtype=np.int32)
     q = np.array([-(2**31), -(2**31) + 1], dtype=np.int32)
-    from valori_store.search import fits_int64
+    from valori_store.query.ranking import fits_int64
 
     assert not fits_int64("dot", 2, 2**31, 2**31)  # the proof is conservative here
     assert dot_keys(rows, 2, q).tolist() == _python_keys("dot", rows, q)
@@ -244,7 +251,7 @@ def test_serial_twins_have_their_own_cache_entries(tmp_path) -> None:
     code = (
         "import numpy as np\n"
         "from valori_store.kernels import normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial\n"
-        "from valori_store.kernels.ingest import ingest_rows, ingest_rows_serial\n"
+        "from valori_store.kernels.convert import ingest_rows, ingest_rows_serial\n"
         "from valori_store.kernels.scores import dot_keys, dot_keys_serial, l2_keys, l2_keys_serial\n"
         "x = np.ones((3, 4)); q = np.ones((3, 4), np.int32); o = np.zeros((3, 4), np.int32); m = np.zeros(3, np.int64)\n"
         "for k in (quantize_rows_serial, quantize_rows): k(x)\n"
@@ -258,5 +265,5 @@ def test_serial_twins_have_their_own_cache_entries(tmp_path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     for module, kernel in (("quantize", "quantize_rows"), ("normalize", "normalize_rows"),
-                           ("ingest", "ingest_rows"), ("scores", "dot_keys"), ("scores", "l2_keys")):
+                           ("convert", "ingest_rows"), ("scores", "dot_keys"), ("scores", "l2_keys")):
         assert f"{module}.{kernel}" in names and f"{module}.{kernel}_serial" in names, sorted(names)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from fractions import Fraction
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from valori_store import ValoriStore
-from valori_store.eventlog import FileLog
+from valori_store.storage.filelog import FileLog
 
 
 def _upsert(store: ValoriStore, k: int) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
 import struct
 import warnings
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import numpy as np
 import pytest
 
 from valori_store import CorruptFileError, ValoriError, ValoriStore, verify
-from valori_store.directory import TornTailWarning
+from valori_store.storage.directory import TornTailWarning
 
 SEED = 1234567
 DIM = 3
@@ -222,7 +221,7 @@ class Fixture:
         assert self.hashes[-1] == self.final_hash
         self.images = {p.name: p.read_bytes() for p in (root / "images").iterdir()}
         assert len(self.images) == 1
-        from valori_store import images
+        from valori_store.format import images
 
         (img_bytes,) = self.images.values()
         self.image_end = images.decode(img_bytes, "image").log_end
@@ -419,7 +418,7 @@ def test_image_damage_is_skipped_and_the_log_gives_the_state(durable: Fixture, t
 
 def test_image_from_another_store_or_position_is_not_trusted(durable: Fixture, tmp_path: Path) -> None:
     """An image claiming a log position beyond the end of the log is ignored."""
-    from valori_store import images
+    from valori_store.format import images
 
     ((name, img),) = durable.images.items()
     dec = images.decode(img, "img")

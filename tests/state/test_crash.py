@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from valori_store import ValoriStore, verify
-from valori_store.directory import TornTailWarning
+from valori_store.storage.directory import TornTailWarning
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SEED = 20240611
@@ -216,7 +216,8 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
         lines = run_and_kill(script, root, next_op, "random" if mode == "ckpt" else mode, kill_after, delay)
         acked = [ln for ln in lines if ln.startswith("ACK")]
         assert lines[0].startswith("OPEN")
-        assert acked, f"no ACK from the child; output: {lines}"
+        # in image mode the very first op may be the checkpoint whose image write is killed
+        assert acked or mode == "image", f"no ACK from the child; output: {lines}"
         last = next_op - 1
         for ln in acked:
             _, i_s, *rest = ln.split(" ", 2)
@@ -289,7 +290,7 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kill_point", ["after_log_append", "after_image_tmp_written"])
 def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point: str) -> None:
     """Simulated in-process: the checkpoint event is durable even when its image is not."""
-    from valori_store import atomic, directory
+    from valori_store.storage import atomic, directory
 
     root = tmp_path / "s"
     s = ValoriStore.open(root, dim=NS["DIM"], metric="dot")
@@ -333,8 +334,9 @@ def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point
 
 
 def test_crash_during_create_leaves_an_openable_directory(tmp_path: Path) -> None:
-    from valori_store import CorruptFileError, atomic
-    from valori_store.eventlog import FILE_HEADER
+    from valori_store import CorruptFileError
+    from valori_store.storage import atomic
+    from valori_store.storage.filelog import FILE_HEADER
 
     class Killed(BaseException):
         pass

@@ -14,21 +14,12 @@ import textwrap
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import valori_store
-from valori_store import (
-    Checkpoint,
-    ClosedError,
-    InputError,
-    LockedError,
-    NotFoundError,
-    ValoriStore,
-    verify,
-)
-from valori_store import images as images_mod
-from valori_store import machine as machine_mod
+from valori_store import Checkpoint, ClosedError, InputError, LockedError, NotFoundError, ValoriStore, verify
+from valori_store.format import images as images_mod
+from valori_store.state import machine as machine_mod
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 DIM = 4
@@ -531,7 +522,7 @@ def test_failed_save_leaves_the_old_file_intact(
     elif fail_at == "fsync":
         monkeypatch.setattr(os, "fsync", boom)
     else:  # the disk fills up half way through writing the temp file
-        from valori_store import atomic as atomic_mod
+        from valori_store.storage import atomic as atomic_mod
 
         real_open = open
 

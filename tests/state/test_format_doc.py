@@ -283,7 +283,7 @@ def test_payload_parts_concatenate_to_the_canonical_payload() -> None:
     """The log writes an upsert/restore payload in pieces; the pieces are the payload."""
     import numpy as np
 
-    from valori_store import events
+    from valori_store.format import events
 
     rows = np.array([[1, -2, 3], [2**31 - 1, -(2**31), 0]], dtype=np.int32)
     up = events.Upsert(["a", "\u00e9"], rows, ["t", None], [b"{}", b'{"k":1}'])

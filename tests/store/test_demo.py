@@ -1,4 +1,4 @@
-"""Tests of the agent-session demo (valori_store.demo, ``make demo``).
+"""Tests of the agent-session demo (valori_store.cli.demo, ``make demo``).
 
 The demo's printed facts are parsed back and checked against an independent
 recomputation with the core API only (no LangChain): the same knowledge base and memory
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from valori_store import ValoriStore, demo
+from valori_store import ValoriStore
+from valori_store.cli import demo
 from valori_store.corpus import load_corpus
 from valori_store.embedder import HashingEmbedder
 from valori_store.receipts import verify_receipts

@@ -14,13 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from valori_store.errors import FilterError, InputError
-from valori_store.filters import (
-    FIELD_OPERATORS,
-    MAX_DEPTH,
-    canonical_filter,
-    compile_filter,
-    filter_mask,
-)
+from valori_store.filters import FIELD_OPERATORS, MAX_DEPTH, canonical_filter, compile_filter, filter_mask
 
 
 def matches(spec: dict[str, Any], metadata: dict[str, Any]) -> bool:

@@ -8,8 +8,19 @@ import numpy as np
 import pytest
 
 from valori_store import (
-    ClosedError, DimensionError, FilterError, IdError, InputError, MetadataError, NotFoundError, RangeError,
-    ValoriError, ValoriStore, VectorError, ZeroVectorError, spec,
+    ClosedError,
+    DimensionError,
+    FilterError,
+    IdError,
+    InputError,
+    MetadataError,
+    NotFoundError,
+    RangeError,
+    ValoriError,
+    ValoriStore,
+    VectorError,
+    ZeroVectorError,
+    spec,
 )
 
 
@@ -350,7 +361,7 @@ def test_threads_mutate_and_search_safely() -> None:
 @pytest.mark.parametrize("metric", ["dot", "l2"])
 def test_mixed_magnitudes_split_between_kernel_and_exact_path(metric: str, monkeypatch) -> None:
     """A few extreme rows take the exact path; the rest stay on the kernel; results exact."""
-    from valori_store import search as search_mod
+    from valori_store.query import ranking as search_mod
 
     rng = np.random.Generator(np.random.PCG64(21))
     dim = 48
@@ -386,7 +397,7 @@ def test_mixed_magnitudes_split_between_kernel_and_exact_path(metric: str, monke
 
 
 def test_out_of_memory_while_growing_leaves_log_and_state_untouched(monkeypatch) -> None:
-    from valori_store.table import RecordTable
+    from valori_store.state.table import RecordTable
 
     s = ValoriStore(3, "dot")
     s.upsert([[1, 2, 3]], ids=["a"])
@@ -464,7 +475,7 @@ def test_write_survives_reopen_as_one_record(tmp_path) -> None:
 
 
 def test_metadata_batch_equals_per_record_canonical_form() -> None:
-    from valori_store.canonical import canonical_metadata, canonical_metadata_batch
+    from valori_store.format.canonical import canonical_metadata, canonical_metadata_batch
 
     metas = [None, {}, {"b": 1, "a": "x"}, {"f": 1.5, "t": True, "n": None}, {"nested": {"z": [1, 2.0]}},
              {"s": "é\u2028\"q\""}, {"big": 2**70}, {"neg0": -0.0}]
@@ -498,7 +509,7 @@ def test_upsert_without_vectors_raises() -> None:
 
 
 def test_flat_metadata_batches_take_the_batch_path_and_equal_the_canonical_form() -> None:
-    from valori_store.canonical import canonical_json, canonical_metadata_batch
+    from valori_store.format.canonical import canonical_json, canonical_metadata_batch
 
     flat = [{"b": i, "a": f"x{i}\u00e9\"", "f": i / 7, "t": i % 2 == 0, "n": None, "big": 2**70 + i}
             for i in range(200)]
@@ -520,7 +531,7 @@ def test_flat_metadata_batches_take_the_batch_path_and_equal_the_canonical_form(
     ],
 )
 def test_one_bad_entry_in_a_flat_batch_gets_the_precise_error(bad, match) -> None:
-    from valori_store.canonical import canonical_json, canonical_metadata_batch
+    from valori_store.format.canonical import canonical_json, canonical_metadata_batch
 
     batch = [{"i": i, "s": "ok"} for i in range(300)]
     batch[150] = bad

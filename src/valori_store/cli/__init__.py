@@ -16,9 +16,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
-from . import cmd_demo, cmd_diff, cmd_history, cmd_ingest, cmd_inspect, cmd_replay, cmd_search, cmd_verify
-from .common import KINDS, PROG, USAGE, CliError, Ctx, UsageError, classify, dumps, one_line
+from valori_store import __version__
+from valori_store.cli import (
+    cmd_demo,
+    cmd_diff,
+    cmd_history,
+    cmd_ingest,
+    cmd_inspect,
+    cmd_replay,
+    cmd_search,
+    cmd_verify,
+)
+from valori_store.cli.common import KINDS, PROG, USAGE, CliError, Ctx, UsageError, classify, dumps, one_line
 
 __all__ = ["main"]
 

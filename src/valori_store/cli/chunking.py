@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, NotFoundError
+from valori_store.errors import InputError, NotFoundError
 
 SUFFIXES = (".txt", ".text", ".md", ".markdown")
 MIN_SIZE = 8

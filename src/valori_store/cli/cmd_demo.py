@@ -1,4 +1,4 @@
-"""``valori-store demo [ARGS...]``: run the guided demo (:func:`valori_store.demo.main`).
+"""``valori-store demo [ARGS...]``: run the guided demo (:func:`valori_store.cli.demo.main`).
 
 Every argument after ``demo`` is passed to the demo unchanged (``valori-store demo
 --help`` shows the demo's own options); its exit code is returned as is.
@@ -18,7 +18,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def passthrough(argv: list[str]) -> int:
-    from .. import demo
+    from valori_store.cli import demo
 
     code = demo.main(list(argv))
     return int(code or 0)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import InputError
-from ..table import RecordTable
-from .common import FAILED, OK, Ctx, UsageError, short
-from .sources import Point, Source, open_source, resolve, state_of
+from valori_store.cli.common import FAILED, OK, Ctx, UsageError, short
+from valori_store.cli.sources import Point, Source, open_source, resolve, state_of
+from valori_store.errors import InputError
+from valori_store.state.table import RecordTable
 
 HELP = "show records added, removed and changed between two checkpoints or two stores"
 

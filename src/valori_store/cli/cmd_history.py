@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import events, readonly
-from ..errors import InputError
-from ..sessions import START, TURN
-from .common import OK, Ctx, short, table
+from valori_store.cli.common import OK, Ctx, short, table
+from valori_store.errors import InputError
+from valori_store.format import events
+from valori_store.history import readonly
+from valori_store.history.sessions import START, TURN
 
 HELP = "list checkpoints, restores, sessions and turns in log order"
 

@@ -21,11 +21,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import spec
-from ..errors import InputError
-from ..store import ValoriStore
-from . import chunking, embedding
-from .common import OK, Ctx
+from valori_store import spec
+from valori_store.cli import chunking, embedding
+from valori_store.cli.common import OK, Ctx
+from valori_store.errors import InputError
+from valori_store.store.facade import ValoriStore
 
 HELP = "chunk text and markdown files, embed them with the built-in embedder and upsert them"
 

@@ -17,10 +17,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import readonly, snapshot, spec
-from ..errors import CorruptFileError
-from .common import OK, Ctx, short
-from .sources import open_source
+from valori_store import spec
+from valori_store.cli.common import OK, Ctx, short
+from valori_store.cli.sources import open_source
+from valori_store.errors import CorruptFileError
+from valori_store.format import snapshot
+from valori_store.history import readonly
 
 HELP = "show dim, metric, count, state hash, log, checkpoints and sessions (read-only)"
 DESCRIPTION = (HELP + ". Never modifies the store and works while another process holds it open. Reads and "

@@ -22,12 +22,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .. import directory, events, images, machine, snapshot
-from ..atomic import fsync_dir, write_atomic
-from ..errors import InputError
-from ..store import ValoriStore
-from .common import FAILED, OK, Ctx
-from .sources import open_source, resolve
+from valori_store.cli.common import FAILED, OK, Ctx
+from valori_store.cli.sources import open_source, resolve
+from valori_store.errors import InputError
+from valori_store.format import events, images, snapshot
+from valori_store.state import machine
+from valori_store.storage import directory
+from valori_store.storage.atomic import fsync_dir, write_atomic
+from valori_store.store.facade import ValoriStore
 
 HELP = "replay the log up to a checkpoint into a new store directory (or a .vsnap snapshot)"
 

@@ -11,10 +11,10 @@ import argparse
 import json
 from typing import Any
 
-from ..errors import InputError
-from . import embedding
-from .common import OK, Ctx, snippet, table
-from .sources import open_source
+from valori_store.cli import embedding
+from valori_store.cli.common import OK, Ctx, snippet, table
+from valori_store.cli.sources import open_source
+from valori_store.errors import InputError
 
 HELP = "search a store with a text query (built-in HashingEmbedder), optionally with its receipt"
 

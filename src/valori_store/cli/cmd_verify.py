@@ -22,14 +22,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import directory, machine, readonly
-from ..eventlog import DAMAGED_FINAL
-from ..verify import VerifyReport, _check_images, _fill, verify
-from ..errors import CorruptFileError
-from ..receipts import verify_receipts
-from ..sessions import TURN
-from . import receipts_file
-from .common import CORRUPT, FAILED, OK, Ctx
+from valori_store.cli import receipts_file
+from valori_store.cli.common import CORRUPT, FAILED, OK, Ctx
+from valori_store.errors import CorruptFileError
+from valori_store.history import readonly
+from valori_store.history.receipts import verify_receipts
+from valori_store.history.sessions import TURN
+from valori_store.history.verify import VerifyReport, _check_images, _fill, verify
+from valori_store.state import machine
+from valori_store.storage import directory
+from valori_store.storage.filelog import DAMAGED_FINAL
 
 HELP = "replay the log and check every checksum, hash and receipt (sessions' receipts included)"
 

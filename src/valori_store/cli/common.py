@@ -13,14 +13,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..errors import (
-    CorruptFileError,
-    InputError,
-    LockedError,
-    NotFoundError,
-    ValoriError,
-)
-from .progress import Progress
+from valori_store.cli.progress import Progress
+from valori_store.errors import CorruptFileError, InputError, LockedError, NotFoundError, ValoriError
 
 PROG = "valori-store"
 

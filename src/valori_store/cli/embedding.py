@@ -17,9 +17,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .. import events
-from ..embedder import ALGORITHM, HashingEmbedder
-from ..errors import InputError
+from valori_store.builtin.embedder import ALGORITHM, HashingEmbedder
+from valori_store.errors import InputError
+from valori_store.format import events
 
 TOPIC = "embedder"
 DEFAULT_DIM = 384

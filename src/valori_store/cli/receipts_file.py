@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, NotFoundError
+from valori_store.errors import InputError, NotFoundError
 
 
 def _items(doc: Any) -> list[Any]:

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import readonly, snapshot
-from ..errors import CorruptFileError, NotFoundError
-from ..eventlog import Frame
-from ..sessions import Session
-from ..table import RecordTable
+from valori_store.errors import CorruptFileError, NotFoundError
+from valori_store.format import snapshot
+from valori_store.history import readonly
+from valori_store.history.sessions import Session
+from valori_store.state.table import RecordTable
+from valori_store.storage.filelog import Frame
 
 
 @dataclass

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from .normalize import isqrt, normalize_rows, normalize_rows_serial
-from .quantize import quantize_rows, quantize_rows_serial
-from .scores import dot_keys, dot_keys_batch, dot_keys_serial, l2_keys, l2_keys_batch, l2_keys_serial
-from .select import candidate_thresholds, select_candidates
+from valori_store.kernels.normalize import isqrt, normalize_rows, normalize_rows_serial
+from valori_store.kernels.quantize import quantize_rows, quantize_rows_serial
+from valori_store.kernels.scores import (
+    dot_keys,
+    dot_keys_batch,
+    dot_keys_serial,
+    l2_keys,
+    l2_keys_batch,
+    l2_keys_serial,
+)
+from valori_store.kernels.select import candidate_thresholds, select_candidates
 
 #: Below this many rows the serial twins of the conversion kernels are used.
 SMALL_BATCH = 64

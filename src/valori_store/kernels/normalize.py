@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..spec import NORM_BITS, SCALE
-from .options import PARALLEL, SERIAL, serial_twin
+from valori_store.kernels.options import PARALLEL, SERIAL, serial_twin
+from valori_store.spec import NORM_BITS, SCALE
 
 
 @njit(**SERIAL)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..spec import Q_MAX, Q_MIN, SCALE
-from .options import PARALLEL, serial_twin
+from valori_store.kernels.options import PARALLEL, serial_twin
+from valori_store.spec import Q_MAX, Q_MIN, SCALE
 
 OK, NOT_FINITE, OUT_OF_RANGE = 0, 1, 2
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .options import PARALLEL, ROW_CHUNK, SERIAL, serial_twin
+from valori_store.kernels.options import PARALLEL, ROW_CHUNK, SERIAL, serial_twin
 
 
 @njit(**PARALLEL)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .options import PARALLEL, SERIAL
+from valori_store.kernels.options import PARALLEL, SERIAL
 
 
 @njit(**SERIAL)

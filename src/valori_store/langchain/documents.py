@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
-from valori_store.canonical import canonical_metadata
 from valori_store.errors import IdError, InputError
+from valori_store.format.canonical import canonical_metadata
 
 if TYPE_CHECKING:
     from valori_store import Hit, Record

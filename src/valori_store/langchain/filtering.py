@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from valori_store.errors import FilterError
-from valori_store.filters import ID_OPERATOR
-
-from .documents import record_to_document
+from valori_store.langchain.documents import record_to_document
+from valori_store.query.filters import ID_OPERATOR
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document

@@ -23,12 +23,11 @@ from typing_extensions import Self, override
 
 from valori_store import spec
 from valori_store.errors import InputError, NotFoundError
+from valori_store.langchain.documents import assign_ids, record_to_document, resolve_ids
+from valori_store.langchain.filtering import to_core_filter
+from valori_store.langchain.relevance import query_self_raw, relevance, score_relevance_fn
 from valori_store.records import Checkpoint, Hit
-from valori_store.store import ValoriStore
-
-from .documents import assign_ids, record_to_document, resolve_ids
-from .filtering import to_core_filter
-from .relevance import query_self_raw, relevance, score_relevance_fn
+from valori_store.store.facade import ValoriStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable

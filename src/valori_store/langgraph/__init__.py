@@ -15,7 +15,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'valori_store.langgraph needs LangGraph: pip install "valori-store[langgraph]"'
     ) from exc
 
-from .checkpointer import ValoriCheckpointer
-from .store import ValoriMemoryStore
+from valori_store.langgraph.checkpointer import ValoriCheckpointer
+from valori_store.langgraph.store import ValoriMemoryStore
 
 __all__ = ["ValoriCheckpointer", "ValoriMemoryStore"]

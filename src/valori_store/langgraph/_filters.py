@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from valori_store.errors import FilterError
-
-from . import _layout as L
+from valori_store.langgraph import _layout as L
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 

@@ -15,8 +15,8 @@ sorts before every longer one sharing its prefix, as tuples do.
 
 from __future__ import annotations
 
-from valori_store.canonical import MAX_ID_BYTES
 from valori_store.errors import IdError
+from valori_store.format.canonical import MAX_ID_BYTES
 
 _ESCAPES = {"\x00": "\x02\x01", "\x01": "\x02\x02", "\x02": "\x02\x03"}
 _TABLE = str.maketrans(_ESCAPES)

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from valori_store.canonical import canonical_json
 from valori_store.errors import InputError, MetadataError
+from valori_store.format.canonical import canonical_json
 
 KIND = "lg:kind"
 NS = "lg:ns"

@@ -51,15 +51,14 @@ except ImportError:  # pragma: no cover - langgraph-checkpoint releases before t
                     raise InvalidNamespaceError(f"invalid namespace label {label!r} in {tuple(path)!r}")
 
 from valori_store import spec
-from valori_store.canonical import check_id
 from valori_store.errors import DimensionError, InputError, ZeroVectorError
+from valori_store.format.canonical import check_id
+from valori_store.langgraph import _filters
+from valori_store.langgraph import _ids as ids
+from valori_store.langgraph import _layout as L
+from valori_store.langgraph._embed import Index, texts_of
 from valori_store.records import Checkpoint, Hit, Record
-from valori_store.store import ValoriStore
-
-from . import _filters
-from . import _ids as ids
-from . import _layout as L
-from ._embed import Index, texts_of
+from valori_store.store.facade import ValoriStore
 
 ItemKey = tuple[tuple[str, ...], str]
 

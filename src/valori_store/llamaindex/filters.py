@@ -29,10 +29,9 @@ from typing import Any
 
 from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 
-from valori_store.filters import ID_OPERATOR
-
-from .errors import UnsupportedFilterError
-from .nodes import REF_DOC_ID_KEY
+from valori_store.llamaindex.errors import UnsupportedFilterError
+from valori_store.llamaindex.nodes import REF_DOC_ID_KEY
+from valori_store.query.filters import ID_OPERATOR
 
 __all__ = ["query_filter", "translate_filters"]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from valori_store import Record, ValoriStore
-from valori_store.filters import split_ids
+from valori_store.query.filters import split_ids
 
 __all__ = ["matching_ids", "matching_records"]
 

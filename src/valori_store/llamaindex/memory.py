@@ -37,10 +37,9 @@ from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from typing_extensions import override
 
 from valori_store.errors import InputError
-
-from .listing import matching_records
-from .nodes import node_to_record
-from .vector_store import ValoriVectorStore
+from valori_store.llamaindex.listing import matching_records
+from valori_store.llamaindex.nodes import node_to_record
+from valori_store.llamaindex.vector_store import ValoriVectorStore
 
 __all__ = ["INPUT_EMBEDDING_KEY", "SessionSnapshot", "ValoriMemoryBlock"]
 

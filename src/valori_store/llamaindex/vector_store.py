@@ -31,12 +31,11 @@ from typing_extensions import override
 
 from valori_store import Checkpoint, Hit, Record, ValoriStore
 from valori_store.errors import InputError
-
-from .errors import UnsupportedQueryModeError
-from .filters import query_filter
-from .listing import matching_ids, matching_records
-from .nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
-from .persistence import (
+from valori_store.llamaindex.errors import UnsupportedQueryModeError
+from valori_store.llamaindex.filters import query_filter
+from valori_store.llamaindex.listing import matching_ids, matching_records
+from valori_store.llamaindex.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
+from valori_store.llamaindex.persistence import (
     DEFAULT_NAMESPACE,
     DEFAULT_PERSIST_DIR,
     DEFAULT_PERSIST_FNAME,

@@ -26,12 +26,12 @@ import random
 from datetime import datetime
 from typing import Any
 
+import langgraph.store.memory as lg_memory
 import pytest
 from langgraph.store.base import PutOp, SearchItem
 from langgraph.store.memory import InMemoryStore
 from lg_fixtures import Clock, LCHashing
 
-import langgraph.store.memory as lg_memory
 from valori_store.langgraph import ValoriMemoryStore
 
 EPS = 2e-3

@@ -12,10 +12,10 @@ from typing import Any, TypedDict
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_store
 from langgraph.graph import END, START, StateGraph
-
 from test_lg_sessions import MESSAGES, USER, TurnClock, _input_checkpoint, build
-from valori_store.langgraph import ValoriCheckpointer, ValoriMemoryStore
+
 from valori_store.embedder import HashingEmbedder
+from valori_store.langgraph import ValoriCheckpointer, ValoriMemoryStore
 
 
 def _turn(graph: Any, config: dict, turn: int) -> list:

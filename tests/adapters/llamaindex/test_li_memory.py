@@ -14,12 +14,7 @@ from llama_index.core.memory import Memory  # noqa: E402
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters  # noqa: E402
 
 from valori_store.errors import InputError  # noqa: E402
-from valori_store.llamaindex import (  # noqa: E402
-    SessionSnapshot,
-    ValoriHashingEmbedding,
-    ValoriMemoryBlock,
-    ValoriVectorStore,
-)
+from valori_store.llamaindex import SessionSnapshot, ValoriHashingEmbedding, ValoriMemoryBlock, ValoriVectorStore
 from valori_store.llamaindex.memory import INPUT_EMBEDDING_KEY  # noqa: E402
 
 DIM = 128

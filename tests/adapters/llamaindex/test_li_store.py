@@ -26,7 +26,7 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 
 from valori_store import ValoriStore  # noqa: E402
 from valori_store.errors import CorruptFileError, InputError, NotFoundError  # noqa: E402
-from valori_store.llamaindex import (  # noqa: E402
+from valori_store.llamaindex import (
     UnsupportedFilterError,
     UnsupportedQueryModeError,
     ValoriVectorStore,

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DimensionError, InputError, RangeError, VectorError, ZeroVectorError
+from valori_store.errors import DimensionError, InputError, RangeError, VectorError, ZeroVectorError
 
 #: Version of this numeric spec; stored in every snapshot and log header.
 SPEC_VERSION = 1

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import CorruptFileError
+from valori_store.errors import CorruptFileError
 
 NONE_LEN = 0xFFFFFFFF  # u32 length marking a missing (None) string
 

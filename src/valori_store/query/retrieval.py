@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from . import mmr, spec
-from .canonical import decode_metadata
-from .filters import filter_mask, split_ids
-from .records import Hit
-from .search import search_many, search_one
-from .table import RecordTable
+from valori_store import spec
+from valori_store.format.canonical import decode_metadata
+from valori_store.query import mmr
+from valori_store.query.filters import filter_mask, split_ids
+from valori_store.query.ranking import search_many, search_one
+from valori_store.records import Hit
+from valori_store.state.table import RecordTable
 
 __all__ = ["hits", "mask", "rank", "rank_batch", "rank_mmr"]
 

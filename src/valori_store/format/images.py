@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import digests, snapshot
-from .binary import Reader, opt_str, u32, u64
-from .errors import CorruptFileError, FormatVersionError
-from .records import Checkpoint
-from .table import RecordTable
+from valori_store.errors import CorruptFileError, FormatVersionError
+from valori_store.format import digests, snapshot
+from valori_store.format.binary import Reader, opt_str, u32, u64
+from valori_store.records import Checkpoint
+from valori_store.state.table import RecordTable
 
 MAGIC = b"VALORIIM"
 VERSION = 1

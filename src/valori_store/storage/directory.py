@@ -22,13 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from . import events, images, machine
-from .atomic import fsync_dir, write_atomic
-from .errors import CorruptFileError, InputError, LockedError, NotFoundError
-from .eventlog import FILE_HEADER, FILE_HEADER_SIZE, GENESIS, FileLog, Frame, ScanResult, check_file_header, encode_frame
-from .eventlog import scan as scan_frames
-from .records import Checkpoint
-from .table import RecordTable
+from valori_store.errors import CorruptFileError, InputError, LockedError, NotFoundError
+from valori_store.format import events, images
+from valori_store.records import Checkpoint
+from valori_store.state import machine
+from valori_store.state.table import RecordTable
+from valori_store.storage.atomic import write_atomic
+from valori_store.storage.filelog import (
+    FILE_HEADER,
+    FILE_HEADER_SIZE,
+    GENESIS,
+    FileLog,
+    Frame,
+    ScanResult,
+    check_file_header,
+    encode_frame,
+)
+from valori_store.storage.filelog import scan as scan_frames
 
 LOG_NAME = "events.vlog"
 LOCK_NAME = "LOCK"

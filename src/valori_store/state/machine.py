@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from . import events, snapshot
-from .errors import CorruptFileError
-from .eventlog import FILE_HEADER_SIZE, GENESIS, Frame, ScanResult, check_file_header, iter_frames
-from .records import Checkpoint
-from .table import RecordTable
+from valori_store.errors import CorruptFileError
+from valori_store.format import events, snapshot
+from valori_store.records import Checkpoint
+from valori_store.state.table import RecordTable
+from valori_store.storage.filelog import FILE_HEADER_SIZE, GENESIS, Frame, ScanResult, check_file_header, iter_frames
 
 
 def apply(table: RecordTable, ev: events.Event) -> None:

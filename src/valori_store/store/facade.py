@@ -19,16 +19,29 @@ from typing import Any
 
 import numpy as np
 
-from . import conversion, directory, events, machine, mmr, receipts, retrieval, sessions, snapshot, spec
-from .atomic import write_atomic
-from .canonical import canonical_json, canonical_metadata_batch, check_id_list, check_ids, check_text, decode_metadata
-from .errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ValoriError
-from .eventlog import FileLog, spill_log
-from .filters import split_ids
-from .heap import release_scratch
-from .records import Checkpoint, Hit, Record
-from .rwlock import ReadWriteLock
-from .table import RecordTable
+from valori_store import spec
+from valori_store.errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ValoriError
+from valori_store.format import events, snapshot
+from valori_store.format.canonical import (
+    canonical_json,
+    canonical_metadata_batch,
+    check_id_list,
+    check_ids,
+    check_text,
+    decode_metadata,
+)
+from valori_store.history import receipts, sessions
+from valori_store.query import mmr, retrieval
+from valori_store.query.filters import split_ids
+from valori_store.records import Checkpoint, Hit, Record
+from valori_store.state import convert as conversion
+from valori_store.state import machine
+from valori_store.state.scratch import release_scratch
+from valori_store.state.table import RecordTable
+from valori_store.storage import directory
+from valori_store.storage.atomic import write_atomic
+from valori_store.storage.filelog import FileLog, spill_log
+from valori_store.store.rwlock import ReadWriteLock
 
 DURABILITY = ("fsync", "batch", "none")
 
@@ -635,7 +648,7 @@ class ValoriStore:
 
     def verify(self) -> Any:
         """Replay this store's log from empty and check it (see :func:`valori_store.verify`)."""
-        from .verify import verify_log_bytes
+        from valori_store.history.verify import verify_log_bytes
 
         with self._lock.read():
             return verify_log_bytes(self._log.read_all(), "event log", self._state_digest())

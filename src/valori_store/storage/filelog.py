@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import digests
-from .errors import CorruptFileError, FormatVersionError
+from valori_store.errors import CorruptFileError, FormatVersionError
+from valori_store.format import digests
 
 FILE_MAGIC = b"VALORILG"
 FILE_VERSION = 1

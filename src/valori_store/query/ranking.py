@@ -17,9 +17,9 @@ from typing import Any
 import numba
 import numpy as np
 
-from .kernels import KEY_KERNELS, candidate_thresholds, select_candidates
-from .kernels.scores import QUERY_TILE
-from .table import RecordTable
+from valori_store.kernels import KEY_KERNELS, candidate_thresholds, select_candidates
+from valori_store.kernels.scores import QUERY_TILE
+from valori_store.state.table import RecordTable
 
 INT64_MAX = (1 << 63) - 1
 #: Queries scored per batched kernel call (bounds the (queries, rows) key matrix).

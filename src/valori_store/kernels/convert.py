@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..spec import Q_MAX, Q_MIN, SCALE
-from .normalize import normalize_row_into
-from .options import PARALLEL, SERIAL, serial_twin
+from valori_store.kernels.normalize import normalize_row_into
+from valori_store.kernels.options import PARALLEL, SERIAL, serial_twin
+from valori_store.spec import Q_MAX, Q_MIN, SCALE
 
 #: Per-row status codes.
 OK, BAD_VALUE, ZERO_VECTOR = 0, 1, 2

@@ -19,12 +19,12 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from . import digests
-from .binary import Reader, le_int32_bytes, pack_records
-from .canonical import is_canonical_metadata
-from .errors import CorruptFileError, FormatVersionError
-from .spec import MAX_DIM, METRICS, SPEC_VERSION
-from .table import RecordTable
+from valori_store.errors import CorruptFileError, FormatVersionError
+from valori_store.format import digests
+from valori_store.format.binary import Reader, le_int32_bytes, pack_records
+from valori_store.format.canonical import is_canonical_metadata
+from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
+from valori_store.state.table import RecordTable
 
 MAGIC = b"VALORIS\x00"
 FORMAT_VERSION = 1

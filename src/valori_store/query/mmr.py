@@ -20,8 +20,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import spec
-from .errors import InputError
+from valori_store import spec
+from valori_store.errors import InputError
 
 __all__ = ["check_lambda", "select"]
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .binary import Reader, blob, opt_str, pack_records, u32, u64
-from .canonical import is_canonical_metadata
-from .errors import CorruptFileError, FormatVersionError
-from .snapshot import DIGEST_SIZE, FORMAT_VERSION
-from .spec import MAX_DIM, METRICS, SPEC_VERSION
+from valori_store.errors import FormatVersionError
+from valori_store.format.binary import Reader, blob, opt_str, pack_records, u32, u64
+from valori_store.format.canonical import is_canonical_metadata
+from valori_store.format.snapshot import DIGEST_SIZE, FORMAT_VERSION
+from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
 
 CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE = 0, 1, 2, 3, 4, 5, 6
 NAMES = {

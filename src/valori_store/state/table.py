@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .canonical import decode_metadata
-from .growable import GrowableRows
+from valori_store.format.canonical import decode_metadata
+from valori_store.state.growable import GrowableRows
 
 #: Growth factor of the matrix capacity. Capacity that is not yet written is never
 #: touched, so it costs address space, not resident memory; growth extends the memory map

@@ -28,13 +28,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .canonical import canonical_json
-from .errors import InputError, MetadataError, NotFoundError
-from .receipts import Receipt, ReceiptCheck, record_receipts, verify_receipts
-from .records import Checkpoint
+from valori_store.errors import InputError, MetadataError, NotFoundError
+from valori_store.format.canonical import canonical_json
+from valori_store.history.receipts import Receipt, ReceiptCheck, record_receipts, verify_receipts
+from valori_store.records import Checkpoint
 
 if TYPE_CHECKING:
-    from .store import ValoriStore
+    from valori_store.store.facade import ValoriStore
 
 __all__ = ["Session", "SessionInfo", "Turn", "TurnCheck", "START", "TURN"]
 

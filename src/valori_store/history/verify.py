@@ -6,9 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import directory, images, machine, snapshot
-from .errors import CorruptFileError, NotFoundError
-from .eventlog import DAMAGED_FINAL
+from valori_store.errors import CorruptFileError, NotFoundError
+from valori_store.format import images, snapshot
+from valori_store.state import machine
+from valori_store.storage import directory
+from valori_store.storage.filelog import DAMAGED_FINAL
 
 
 @dataclass

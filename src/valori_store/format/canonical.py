@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain, repeat
 from typing import Any
 
-from .errors import IdError, InputError, MetadataError
+from valori_store.errors import IdError, InputError, MetadataError
 
 #: Byte length limits (the snapshot format stores u32 lengths).
 MAX_ID_BYTES = 4096

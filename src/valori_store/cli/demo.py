@@ -1,4 +1,4 @@
-"""The agent-session story of valori-store: ``python -m valori_store.demo`` (``make demo``).
+"""The agent-session story of valori-store: ``python -m valori_store.cli.demo`` (``make demo``).
 
 An assistant's memory lives in a durable store in a temporary directory: the bundled
 corpus as its knowledge base, plus what the user says, written turn by turn through the
@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .corpus import load_corpus
-from .embedder import HashingEmbedder
-from .receipts import Receipt, verify_receipt
-from .store import ValoriStore
-from .verify import verify
+from valori_store.builtin.corpus import load_corpus
+from valori_store.builtin.embedder import HashingEmbedder
+from valori_store.history.receipts import Receipt, verify_receipt
+from valori_store.history.verify import verify
+from valori_store.store.facade import ValoriStore
 
 SESSION = "dinner-party"
 TEXT_WIDTH = 44
@@ -139,7 +139,7 @@ def _audit_in_fresh_process(path: Path) -> dict[str, Any]:
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run([sys.executable, "-m", "valori_store.demo", "--audit", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "valori_store.cli.demo", "--audit", str(path)],
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         raise DemoError(f"the fresh-process audit failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
@@ -158,7 +158,7 @@ def run(root: Path, say: Callable[..., None], facts: dict[str, Any] | None = Non
     try:
         from langchain_core.documents import Document
 
-        from .langchain import ValoriVectorStore
+        from valori_store.langchain import ValoriVectorStore
     except ImportError as exc:
         raise DemoError(f"the demo uses the LangChain adapter: pip install 'valori-store[langchain]' ({exc})") from None
     clock = time.perf_counter
@@ -299,7 +299,7 @@ def run(root: Path, say: Callable[..., None], facts: dict[str, Any] | None = Non
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m valori_store.demo",
+        prog="python -m valori_store.cli.demo",
         description="An assistant's memory on valori-store: a recorded session, a rewind, a fresh-process "
                     "audit of every retrieval, and a tampered receipt caught.",
     )

@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from . import spec
-from .errors import ZeroVectorError
-from .kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
-from .kernels.ingest import BAD_VALUE, ZERO_VECTOR, ingest_rows, ingest_rows_serial, query_rows
-
+from valori_store import spec
+from valori_store.errors import ZeroVectorError
+from valori_store.kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
+from valori_store.kernels.convert import BAD_VALUE, ZERO_VECTOR, ingest_rows, ingest_rows_serial, query_rows
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
