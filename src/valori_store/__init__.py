@@ -19,19 +19,21 @@ from valori_store.errors import (
     MetadataError,
     NotFoundError,
     RangeError,
+    ReadOnlyError,
     ValoriError,
     VectorError,
     ZeroVectorError,
 )
+from valori_store.api import ReadOnlyStore, StateView, ValoriStore, open_readonly
 from valori_store.history.verify import VerifyReport, verify
-from valori_store.records import Checkpoint, Hit, Record
+from valori_store.records import Annotation, Checkpoint, Hit, Record
 from valori_store.spec import SPEC_VERSION
-from valori_store.store.facade import ValoriStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SPEC_VERSION",
+    "Annotation",
     "Checkpoint",
     "ClosedError",
     "CorruptFileError",
@@ -45,11 +47,15 @@ __all__ = [
     "MetadataError",
     "NotFoundError",
     "RangeError",
+    "ReadOnlyError",
+    "ReadOnlyStore",
     "Record",
+    "StateView",
     "ValoriError",
     "ValoriStore",
     "VectorError",
     "VerifyReport",
     "ZeroVectorError",
+    "open_readonly",
     "verify",
 ]

@@ -66,3 +66,7 @@ class LockedError(ValoriError):
 
 class ClosedError(ValoriError):
     """The store was closed; open it again to use it."""
+
+
+class ReadOnlyError(ValoriError):
+    """A mutation was attempted on a store opened read-only."""

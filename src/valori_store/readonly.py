@@ -1,4 +1,6 @@
-"""Public alias of :mod:`valori_store.history.readonly` (the documented import path)."""
+"""Read-only access to store directories and snapshots (the documented import path)."""
 
-from valori_store.history.readonly import *  # noqa: F403
-from valori_store.history.readonly import __all__  # noqa: F401
+from valori_store.api import ReadOnlyStore, open_readonly
+from valori_store.errors import ReadOnlyError
+
+__all__ = ["ReadOnlyError", "ReadOnlyStore", "open_readonly"]

@@ -1,4 +1,4 @@
-"""Plain result types returned by the store: Record, Hit, Checkpoint.
+"""Plain result types returned by the store: Record, Hit, Checkpoint, Annotation.
 
 They are frozen dataclasses holding copies: changing them never changes the store.
 """
@@ -18,18 +18,19 @@ class Record:
     """A stored record.
 
     ``vector`` is the stored Q16.16 integer vector (int32; for the cosine metric it is
-    the integer-normalised vector). ``values`` gives it as floats (``vector / 65536``).
+    the integer-normalised vector), or None for a record stored without a vector
+    (``ValoriStore.upsert_plain``). ``values`` gives it as floats (``vector / 65536``).
     """
 
     id: str
-    vector: np.ndarray
+    vector: np.ndarray | None
     text: str | None
     metadata: dict[str, JSONValue] = field(default_factory=dict)
 
     @property
-    def values(self) -> np.ndarray:
-        """The stored vector as float64 reals (exact: q / 2**16)."""
-        return self.vector.astype(np.float64) / 65536.0
+    def values(self) -> np.ndarray | None:
+        """The stored vector as float64 reals (exact: q / 2**16); None without a vector."""
+        return None if self.vector is None else self.vector.astype(np.float64) / 65536.0
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,12 @@ class Checkpoint:
     seq: int
     state_hash: str
     label: str | None = None
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A note in a store's log (see ``ValoriStore.annotate``): its ``seq``, ``topic`` and JSON ``body``."""
+
+    seq: int
+    topic: str
+    body: dict[str, JSONValue]

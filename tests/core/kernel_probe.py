@@ -35,7 +35,7 @@ def main() -> int:
         normalize_rows,
         select_candidates,
     )
-    from valori_store.kernels.convert import ingest_rows
+    from valori_store.kernels.convert import convert_rows
 
     rows, queries = inputs()
     normed, zero = normalize_rows(rows)
@@ -43,7 +43,7 @@ def main() -> int:
     floats = rows / 65536.0 + 0.25 / 65536.0  # off-grid values: rounding matters
     floats[3, 4] = np.nan
     stored, rowmax = np.zeros(rows.shape, np.int32), np.zeros(len(rows), np.int64)
-    status = ingest_rows(floats, True, stored, rowmax)
+    status = convert_rows(floats, True, np.zeros((0, rows.shape[1]), np.int32), stored, rowmax)
     print("ingest", digest(status), digest(stored[status == 0]), digest(rowmax[status == 0]))
     for name, kernel in (("dot", dot_keys), ("l2", l2_keys)):
         keys = np.stack([kernel(rows, len(rows), q) for q in queries])

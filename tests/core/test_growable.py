@@ -58,7 +58,7 @@ def test_a_view_kept_across_growth_forces_a_copy_and_stays_valid() -> None:
 
 def test_table_growth_with_deletes_matches_a_fresh_table() -> None:
     rng = np.random.Generator(np.random.PCG64(9))
-    grown, fresh = RecordTable(600), RecordTable(600)
+    grown, fresh = RecordTable(600, "dot"), RecordTable(600, "dot")
     all_rows = rng.integers(-(2**16), 2**16, size=(3000, 600)).astype(np.int32)
     ids = [f"r{i:05d}" for i in range(3000)]
     for start in range(0, 3000, 250):

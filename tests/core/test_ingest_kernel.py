@@ -1,5 +1,6 @@
-"""The ingest kernel (conversion + cosine normalisation + row maxima, written in place)
-against the spec, row by row: same integers, same errors, whatever the execution mode."""
+"""The conversion kernel (Q16.16 + cosine normalisation + row maxima, written in place,
+optionally keeping the raw Q16.16 rows) against the spec, row by row: same integers, same
+errors, whatever the execution mode."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from valori_store import spec
 from valori_store.errors import VectorError, ZeroVectorError
-from valori_store.kernels.convert import BAD_VALUE, OK, ZERO_VECTOR, ingest_rows, ingest_rows_serial
+from valori_store.kernels.convert import BAD_VALUE, OK, ZERO_VECTOR, convert_rows, convert_rows_serial
 from valori_store.state import convert as conversion
 
 float_rows = hnp.arrays(
@@ -38,20 +39,29 @@ def _expected_row(row: np.ndarray, metric: str) -> tuple[int, list[int] | None]:
         return ZERO_VECTOR, None
 
 
-@pytest.mark.parametrize("kernel", [ingest_rows, ingest_rows_serial], ids=["parallel", "serial"])
+def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray) -> np.ndarray:
+    """The kernel as ingest calls it: no raw rows kept."""
+    return convert_rows(x, cosine, np.zeros((0, x.shape[1]), np.int32), out, rowmax)
+
+
+@pytest.mark.parametrize("kernel", [convert_rows, convert_rows_serial], ids=["parallel", "serial"])
+@pytest.mark.parametrize("keep_raw", [True, False], ids=["raw", "no-raw"])
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @given(x=float_rows)
-@settings(max_examples=150, deadline=None)
-def test_ingest_kernel_matches_spec_row_by_row(kernel, metric: str, x: np.ndarray) -> None:
+@settings(max_examples=100, deadline=None)
+def test_conversion_kernel_matches_spec_row_by_row(kernel, keep_raw: bool, metric: str, x: np.ndarray) -> None:
     out = np.full(x.shape, 12345, dtype=np.int32)  # garbage: every OK row must be overwritten
+    raw = np.full(x.shape if keep_raw else (0, x.shape[1]), -99, dtype=np.int32)
     rowmax = np.full(len(x), -7, dtype=np.int64)
-    status = kernel(x, metric == "cosine", out, rowmax)
+    status = kernel(x, metric == "cosine", raw, out, rowmax)
     for i, row in enumerate(x):
         want_status, want = _expected_row(row, metric)
         assert status[i] == want_status, (i, row)
         if want is not None:
             assert out[i].tolist() == want
             assert rowmax[i] == max(abs(v) for v in want)
+        if keep_raw and want_status != BAD_VALUE:
+            assert raw[i].tolist() == spec.quantize(row.reshape(1, -1), row.shape[0])[0].tolist()
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
@@ -60,8 +70,9 @@ def test_stored_rows_equal_quantize_then_normalise_on_a_large_batch(metric: str)
     x = rng.normal(scale=50.0, size=(4000, 33))
     x[::9] *= 1e-6  # tiny rows: rescaling to 23 bits shifts left
     x[1::13] = np.round(x[1::13] * 65536) / 65536 + 0.5 / 65536  # exact halves: ties to even
-    rows, rowmax = conversion.stored_rows(x, metric)
-    expected = conversion.normalise(conversion.quantize(x, 33), metric)
+    rows, rowmax = conversion.stored_rows(x, spec.get_metric(metric))
+    raw = spec.quantize(x, 33)
+    expected = spec.normalize(raw) if metric == "cosine" else raw
     assert np.array_equal(rows, expected)
     assert np.array_equal(rowmax, np.abs(expected.astype(np.int64)).max(axis=1))
 
@@ -72,11 +83,11 @@ def test_errors_name_the_first_bad_value_before_any_zero_vector() -> None:
     x[400, 2] = np.inf  # ... but value errors win, as in the spec
     out, rowmax = np.zeros((500, 4), np.int32), np.zeros(500, np.int64)
     with pytest.raises(VectorError, match=r"\(400, 2\)"):
-        conversion.stored_rows_into(x, "cosine", out, rowmax)
+        conversion.stored_rows_into(x, spec.get_metric("cosine"), out, rowmax)
     x[400, 2] = 1.0
     with pytest.raises(ZeroVectorError, match="#3"):
-        conversion.stored_rows_into(x, "cosine", out, rowmax)
-    conversion.stored_rows_into(x, "dot", out, rowmax)  # a zero vector is fine for dot
+        conversion.stored_rows_into(x, spec.get_metric("cosine"), out, rowmax)
+    conversion.stored_rows_into(x, spec.get_metric("dot"), out, rowmax)  # a zero vector is fine for dot
     assert rowmax[3] == 0 and rowmax[0] == 65536
 
 
@@ -105,11 +116,11 @@ def test_query_forms_equal_the_spec_or_raise_its_error(metric: str, x: np.ndarra
         stored = spec.normalize(raw) if metric == "cosine" else raw
     except VectorError as exc:
         with pytest.raises(type(exc)) as info:
-            conversion.query_forms(x, x.shape[1], metric)
+            conversion.query_forms(x, x.shape[1], spec.get_metric(metric))
         if not isinstance(exc, ZeroVectorError):  # the spec's zero-vector message names no row
             assert str(info.value) == str(exc)
         return
-    got_raw, got_stored = conversion.query_forms(x, x.shape[1], metric)
+    got_raw, got_stored = conversion.query_forms(x, x.shape[1], spec.get_metric(metric))
     assert got_raw.tolist() == raw.tolist() and got_stored.tolist() == stored.tolist()
     assert got_stored.flags.c_contiguous
 
@@ -117,11 +128,11 @@ def test_query_forms_equal_the_spec_or_raise_its_error(metric: str, x: np.ndarra
 def test_query_forms_are_the_same_for_every_input_shape_and_layout() -> None:
     rng = np.random.Generator(np.random.PCG64(21))
     base = rng.normal(size=(3, 10))
-    want = conversion.query_forms(base, 10, "cosine")
+    want = conversion.query_forms(base, 10, spec.get_metric("cosine"))
     variants = [base.copy(), np.asfortranarray(base), base.tolist(),
                 np.hstack([base, base])[:, :10]]  # Fortran order, a list, a strided view
     for v in variants:
-        got = conversion.query_forms(v, 10, "cosine")
+        got = conversion.query_forms(v, 10, spec.get_metric("cosine"))
         assert [a.tolist() for a in got] == [a.tolist() for a in want]
-    one = conversion.query_forms(base[1], 10, "cosine")  # a single 1-D vector
+    one = conversion.query_forms(base[1], 10, spec.get_metric("cosine"))  # a single 1-D vector
     assert one[0].tolist() == want[0][1:2].tolist() and one[1].tolist() == want[1][1:2].tolist()

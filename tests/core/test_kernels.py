@@ -85,9 +85,8 @@ def test_score_kernels_match_python_ints_within_the_proven_bound(data: st.DataOb
     qmax = int(np.abs(q.astype(np.int64)).max())
     rmax = int(np.abs(rows.astype(np.int64)).max())
     for metric, kernel, batch in (("dot", dot_keys, dot_keys_batch), ("l2", l2_keys, l2_keys_batch)):
-        from valori_store.query.ranking import fits_int64
 
-        if not fits_int64(metric, dim, qmax, rmax):
+        if not spec.get_metric(metric).fits_int64(dim, qmax, rmax):
             continue
         expected = _python_keys(metric, rows, q)
         assert kernel(rows, n, q).tolist() == expected
@@ -101,9 +100,8 @@ def test_extreme_values_at_the_bound() -> None:
     # dim 2 at full int32 magnitude: dot partial sums reach 2**63 - 2**33, just inside int64
     rows = np.array([[-(2**31), -(2**31)], [2**31 - 1, -(2**31)]], dtype=np.int32)
     q = np.array([-(2**31), -(2**31) + 1], dtype=np.int32)
-    from valori_store.query.ranking import fits_int64
 
-    assert not fits_int64("dot", 2, 2**31, 2**31)  # the proof is conservative here
+    assert not spec.get_metric("dot").fits_int64(2, 2**31, 2**31)  # the proof is conservative here
     assert dot_keys(rows, 2, q).tolist() == _python_keys("dot", rows, q)
 
 
@@ -220,7 +218,7 @@ def test_probe_outputs_match_the_python_int_spec() -> None:
 
 
 def test_serial_twins_equal_parallel_kernels() -> None:
-    from valori_store.kernels import normalize_rows_serial, quantize_rows, quantize_rows_serial
+    from valori_store.kernels import BAD_VALUE, convert_rows, convert_rows_serial, normalize_rows_serial
 
     rng = np.random.Generator(np.random.PCG64(77))
     rows = rng.integers(-(2**31), 2**31 - 1, size=(3000, 17)).astype(np.int32)
@@ -229,11 +227,14 @@ def test_serial_twins_equal_parallel_kernels() -> None:
     x = rng.normal(scale=300.0, size=(3000, 17))
     x[5, 3] = np.nan
     x[9, 0] = 1e9
-    qa, sa = quantize_rows_serial(x)
-    qb, sb = quantize_rows(x)
-    assert np.array_equal(sa, sb) and sa[5] == 1 and sa[9] == 2
-    ok = sa == 0
-    assert np.array_equal(qa[ok], qb[ok])
+    outs = []
+    for kernel in (convert_rows_serial, convert_rows):
+        raw, stored, rowmax = np.zeros((3000, 17), np.int32), np.zeros((3000, 17), np.int32), np.zeros(3000, np.int64)
+        status = kernel(x, True, raw, stored, rowmax)
+        assert status[5] == BAD_VALUE and status[9] == BAD_VALUE
+        ok = status == 0
+        outs.append((status.tolist(), raw[ok].tolist(), stored[ok].tolist(), rowmax[ok].tolist()))
+    assert outs[0] == outs[1]
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 256, 2048, 10**6])
@@ -250,13 +251,11 @@ def test_serial_twins_have_their_own_cache_entries(tmp_path) -> None:
     would load the sibling's machine code (a parallel kernel silently running serially)."""
     code = (
         "import numpy as np\n"
-        "from valori_store.kernels import normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial\n"
-        "from valori_store.kernels.convert import ingest_rows, ingest_rows_serial\n"
+        "from valori_store.kernels import normalize_rows, normalize_rows_serial, convert_rows, convert_rows_serial\n"
         "from valori_store.kernels.scores import dot_keys, dot_keys_serial, l2_keys, l2_keys_serial\n"
         "x = np.ones((3, 4)); q = np.ones((3, 4), np.int32); o = np.zeros((3, 4), np.int32); m = np.zeros(3, np.int64)\n"
-        "for k in (quantize_rows_serial, quantize_rows): k(x)\n"
         "for k in (normalize_rows_serial, normalize_rows): k(q)\n"
-        "for k in (ingest_rows_serial, ingest_rows): k(x, True, o, m)\n"
+        "for k in (convert_rows_serial, convert_rows): k(x, True, o, o.copy(), m)\n"
         "for k in (dot_keys_serial, dot_keys, l2_keys_serial, l2_keys): k(q, 3, q[0], 2)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC), "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -264,6 +263,6 @@ def test_serial_twins_have_their_own_cache_entries(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
-    for module, kernel in (("quantize", "quantize_rows"), ("normalize", "normalize_rows"),
-                           ("convert", "ingest_rows"), ("scores", "dot_keys"), ("scores", "l2_keys")):
+    for module, kernel in (("normalize", "normalize_rows"), ("convert", "convert_rows"), ("scores", "dot_keys"),
+                           ("scores", "l2_keys")):
         assert f"{module}.{kernel}" in names and f"{module}.{kernel}_serial" in names, sorted(names)

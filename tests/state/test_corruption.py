@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from valori_store import CorruptFileError, ValoriError, ValoriStore, verify
-from valori_store.storage.directory import TornTailWarning
+from valori_store.storage.recovery import TornTailWarning
 
 SEED = 1234567
 DIM = 3

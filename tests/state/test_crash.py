@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from valori_store import ValoriStore, verify
-from valori_store.storage.directory import TornTailWarning
+from valori_store.storage.recovery import TornTailWarning
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SEED = 20240611
@@ -290,7 +290,8 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kill_point", ["after_log_append", "after_image_tmp_written"])
 def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point: str) -> None:
     """Simulated in-process: the checkpoint event is durable even when its image is not."""
-    from valori_store.storage import atomic, directory
+    from valori_store.storage import atomic
+    from valori_store.store import checkpoints
 
     root = tmp_path / "s"
     s = ValoriStore.open(root, dim=NS["DIM"], metric="dot")
@@ -306,7 +307,7 @@ def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point
 
     mp = pytest.MonkeyPatch()
     if kill_point == "after_log_append":
-        mp.setattr(directory, "write_image", die)
+        mp.setattr(checkpoints, "write_image", die)
     else:
         mp.setattr(atomic.os, "replace", die)
     try:
@@ -315,9 +316,9 @@ def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point
     finally:
         mp.undo()
     # simulate the process dying: drop the lock without a clean close
-    os.close(s._lock_fd)  # noqa: SLF001 - the test impersonates the kernel here
-    s._closed = True  # noqa: SLF001
-    s._log.fh.close()  # noqa: SLF001
+    os.close(s._live.lock_fd)  # noqa: SLF001 - the test impersonates the kernel here
+    s._live.closed = True  # noqa: SLF001
+    s._live.log.fh.close()  # noqa: SLF001
     assert not list((root / "images").glob("*.vimg"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

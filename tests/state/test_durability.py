@@ -319,9 +319,9 @@ def test_checkpoint_writes_an_image_that_matches_the_log(tmp_path: Path) -> None
     assert img.seq == cp.seq
     assert img.log_end == log_size
     assert img.checkpoints == [cp]
-    assert img.table.n == 3
+    assert img.content.count == 3
     img2 = images_mod.decode((root / "images" / files[1]).read_bytes(), files[1])
-    assert img2.checkpoints == [cp, cp2] and img2.table.n == 5
+    assert img2.checkpoints == [cp, cp2] and img2.content.count == 5
     assert verify(root).images_checked == 2
 
 

@@ -21,7 +21,7 @@ def _ids(start: int, n: int) -> list[str]:
 
 
 def _free_rows_are_zero(store: ValoriStore) -> bool:
-    t = store._table
+    t = store._live.table
     return not t.matrix[t.n :].any() and not t.rowmax[t.n :].any()
 
 
@@ -56,7 +56,7 @@ def test_a_failing_log_append_leaves_no_trace(monkeypatch) -> None:
     def broken(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(s._log, "append", broken)
+    monkeypatch.setattr(s._live.log, "append", broken)
     with pytest.raises(OSError):
         s.upsert(_batch(500, 4), ids=_ids(20, 500))
     monkeypatch.undo()
@@ -100,7 +100,7 @@ def test_the_row_bound_stays_an_upper_bound_after_deletes_and_search_stays_exact
     x[7] = 30000.0  # a huge row: the int64 proof fails for it against big queries
     ids = _ids(0, 300)
     s.upsert(x, ids=ids)
-    t = s._table
+    t = s._live.table
     assert t.rowmax_bound == t.maxabs() == 30000 * 65536
     s.delete([ids[7]])
     assert t.rowmax_bound >= t.maxabs()  # stays high: deletes never lower it

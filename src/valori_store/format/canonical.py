@@ -1,4 +1,4 @@
-"""Validation and canonical encoding of ids, texts and metadata.
+"""Canonical encoding of metadata (and note bodies): validation, encoding, decoding.
 
 Metadata is JSON-native: str, int, float, bool, None, lists and str-keyed dicts, nested.
 Its canonical form is JSON with sorted keys, no whitespace, UTF-8, NaN/inf forbidden.
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, repeat
 from typing import Any
 
-from valori_store.errors import IdError, InputError, MetadataError
+from valori_store.errors import MetadataError
 
-#: Byte length limits (the snapshot format stores u32 lengths).
-MAX_ID_BYTES = 4096
+#: Largest encoded metadata (the formats store u32 lengths; 0xFFFFFFFF marks "no text").
 MAX_FIELD_BYTES = (1 << 32) - 2
 
 
@@ -207,52 +206,3 @@ def decode_metadata(blob: bytes) -> dict[str, Any]:
     if end != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
     return value
-
-
-def check_text(text: Any, position: int) -> str | None:
-    """Return the text if it is str or None, else raise MetadataError."""
-    if text is None or type(text) is str:
-        if text is not None:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise MetadataError(f"text #{position} is not valid Unicode (lone surrogate?)") from None
-        return text
-    raise MetadataError(f"text #{position} must be a str or None, got {type(text).__name__}")
-
-
-def check_id(record_id: Any, position: int | None = None) -> str:
-    """Return the id if it is a non-empty str encodable as UTF-8, else raise IdError."""
-    where = f"id #{position}" if position is not None else "id"
-    if type(record_id) is not str:
-        raise IdError(f"{where} must be a str, got {type(record_id).__name__} ({record_id!r})")
-    if not record_id:
-        raise IdError(f"{where} is empty; ids must be non-empty strings")
-    try:
-        encoded = record_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise IdError(f"{where} {record_id!r} is not valid Unicode (lone surrogate?)") from None
-    if len(encoded) > MAX_ID_BYTES:
-        raise IdError(f"{where} is {len(encoded)} bytes long; the limit is {MAX_ID_BYTES}")
-    return record_id
-
-
-def check_ids(ids: Sequence[Any]) -> list[str]:
-    """Validate a batch of ids at once (fast path), falling back to check_id for the message."""
-    out = list(ids)
-    if all(type(i) is str and i for i in out):
-        try:
-            encoded = "\x00".join(out).encode("utf-8")  # one pass checks every id's Unicode
-        except UnicodeEncodeError:
-            pass
-        else:
-            if len(encoded) <= MAX_ID_BYTES or max(len(i.encode("utf-8")) for i in out) <= MAX_ID_BYTES:
-                return out
-    return [check_id(i, n) for n, i in enumerate(out)]
-
-
-def check_id_list(ids: Any, what: str = "ids") -> list[str]:
-    """Validate an iterable of ids (a lone str is rejected: wrap it in a list)."""
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-        raise InputError(f"{what} must be a list of str, got {type(ids).__name__}")
-    return check_ids(list(ids))

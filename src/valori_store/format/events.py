@@ -2,6 +2,11 @@
 
 Every change to a store is one event; replaying the events from empty rebuilds the
 state exactly. Payload layouts (little-endian) are documented in docs/format.md.
+
+A record normally carries a vector (an :class:`Upsert` row). Records *without* a vector
+(:class:`Plain`, found by id or filter, never ranked) exist since 0.2; the events that
+carry them have their own kinds (``WRITE_PLAIN``, ``RESTORE_PLAIN``), so a history without
+such records has exactly the bytes valori-store 0.1 wrote.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from valori_store.format.canonical import is_canonical_metadata
 from valori_store.format.snapshot import DIGEST_SIZE, FORMAT_VERSION
 from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
 
-CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE = 0, 1, 2, 3, 4, 5, 6
+CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE, WRITE_PLAIN, RESTORE_PLAIN = range(9)
 NAMES = {
     CREATE: "create", UPSERT: "upsert", DELETE: "delete", CHECKPOINT: "checkpoint", RESTORE: "restore",
-    NOTE: "note", WRITE: "write",
+    NOTE: "note", WRITE: "write", WRITE_PLAIN: "write", RESTORE_PLAIN: "restore",
 }
 
 
@@ -42,6 +47,19 @@ class Upsert:
     metas: list[bytes]
     kind: int = field(default=UPSERT, init=False)
 
+    @classmethod
+    def empty(cls, dim: int) -> Upsert:
+        return cls([], np.zeros((0, dim), dtype=np.int32), [], [])
+
+
+@dataclass(frozen=True)
+class Plain:
+    """Records without a vector: ids, texts and canonical metadata (not an event itself)."""
+
+    ids: list[str] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
+    metas: list[bytes] = field(default_factory=list)
+
 
 @dataclass(frozen=True)
 class Delete:
@@ -62,7 +80,7 @@ class CheckpointMark:
 
 @dataclass(frozen=True)
 class Restore:
-    """Rewind to checkpoint ``target_seq``: delete ``deletes`` then apply ``upsert``.
+    """Rewind to checkpoint ``target_seq``: delete ``deletes`` then apply ``upsert`` and ``plain``.
 
     The diff makes the event self-contained: replay never needs an older state.
     """
@@ -71,7 +89,11 @@ class Restore:
     digest: bytes
     deletes: list[str]
     upsert: Upsert
-    kind: int = field(default=RESTORE, init=False)
+    plain: Plain = field(default_factory=Plain)
+
+    @property
+    def kind(self) -> int:
+        return RESTORE_PLAIN if self.plain.ids else RESTORE
 
 
 @dataclass(frozen=True)
@@ -87,11 +109,15 @@ class Note:
 
 @dataclass(frozen=True)
 class Write:
-    """Deletes then an upsert, applied as one atomic event (``ValoriStore.write``)."""
+    """Deletes, then an upsert and records without vectors, applied as one atomic event."""
 
     deletes: list[str]
     upsert: Upsert
-    kind: int = field(default=WRITE, init=False)
+    plain: Plain = field(default_factory=Plain)
+
+    @property
+    def kind(self) -> int:
+        return WRITE_PLAIN if self.plain.ids else WRITE
 
 
 Event = Create | Upsert | Delete | CheckpointMark | Restore | Note | Write
@@ -106,6 +132,10 @@ def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
     return [head, memoryview(block).cast("B")]
 
 
+def _plain_payload(plain: Plain) -> bytes:
+    return u32(len(plain.ids)) + pack_records(plain.ids, plain.texts, plain.metas)
+
+
 def _ids_payload(ids: list[str]) -> bytes:
     return u32(len(ids)) + b"".join(blob(i.encode("utf-8")) for i in ids)
 
@@ -115,10 +145,12 @@ def encode_parts(ev: Event) -> list[bytes | memoryview]:
     if isinstance(ev, Upsert):
         return _upsert_parts(ev)
     if isinstance(ev, Restore):
-        return [u64(ev.target_seq) + ev.digest + _ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
-    if isinstance(ev, Write):
-        return [_ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
-    return [encode(ev)]
+        out = [u64(ev.target_seq) + ev.digest + _ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
+    elif isinstance(ev, Write):
+        out = [_ids_payload(ev.deletes), *_upsert_parts(ev.upsert)]
+    else:
+        return [encode(ev)]
+    return [*out, _plain_payload(ev.plain)] if ev.plain.ids else out
 
 
 def encode(ev: Event) -> bytes:
@@ -138,7 +170,7 @@ def encode(ev: Event) -> bytes:
     raise TypeError(f"not an event: {ev!r}")
 
 
-def _read_upsert(r: Reader, dim: int) -> Upsert:
+def _read_records(r: Reader) -> tuple[list[str], list[str | None], list[bytes]]:
     count = r.u32()
     ids, texts, metas = [], [], []
     for _ in range(count):
@@ -148,8 +180,19 @@ def _read_upsert(r: Reader, dim: int) -> Upsert:
         if not is_canonical_metadata(meta):
             raise r.fail("metadata is not canonical JSON")
         metas.append(meta)
-    rows = r.int32_matrix(count, dim)
-    return Upsert(ids, rows, texts, metas)
+    return ids, texts, metas
+
+
+def _read_upsert(r: Reader, dim: int) -> Upsert:
+    ids, texts, metas = _read_records(r)
+    return Upsert(ids, r.int32_matrix(len(ids), dim), texts, metas)
+
+
+def _read_plain(r: Reader) -> Plain:
+    plain = Plain(*_read_records(r))
+    if not plain.ids:
+        raise r.fail("an event for records without vectors holds none (the canonical form has another kind)")
+    return plain
 
 
 def _read_ids(r: Reader) -> list[str]:
@@ -166,18 +209,20 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
         ev = Delete(_read_ids(r))
     elif kind == CHECKPOINT:
         ev = CheckpointMark(r.opt_text(), bytes(r.take(DIGEST_SIZE)))
-    elif kind == WRITE:
-        ev = Write(_read_ids(r), _read_upsert(r, dim))
+    elif kind in (WRITE, WRITE_PLAIN):
+        deletes, upsert = _read_ids(r), _read_upsert(r, dim)
+        ev = Write(deletes, upsert, _read_plain(r) if kind == WRITE_PLAIN else Plain())
     elif kind == NOTE:
         topic = r.text()
         body = bytes(r.blob())
         if not is_canonical_metadata(body):
             raise r.fail("note body is not canonical JSON")
         ev = Note(topic, body)
-    elif kind == RESTORE:
+    elif kind in (RESTORE, RESTORE_PLAIN):
         target = r.u64()
         digest = bytes(r.take(DIGEST_SIZE))
-        ev = Restore(target, digest, _read_ids(r), _read_upsert(r, dim))
+        deletes, upsert = _read_ids(r), _read_upsert(r, dim)
+        ev = Restore(target, digest, deletes, upsert, _read_plain(r) if kind == RESTORE_PLAIN else Plain())
     elif kind == CREATE:
         d, m, spec, fmt = r.u32(), r.u8(), r.u16(), r.u16()
         if spec != SPEC_VERSION or fmt != FORMAT_VERSION:

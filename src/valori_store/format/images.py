@@ -19,7 +19,6 @@ from valori_store.errors import CorruptFileError, FormatVersionError
 from valori_store.format import digests, snapshot
 from valori_store.format.binary import Reader, opt_str, u32, u64
 from valori_store.records import Checkpoint
-from valori_store.state.table import RecordTable
 
 MAGIC = b"VALORIIM"
 VERSION = 1
@@ -39,8 +38,7 @@ class Image:
     log_end: int
     chain: bytes
     checkpoints: list[Checkpoint]
-    table: RecordTable
-    metric: str
+    content: snapshot.Content
 
 
 def encode(seq: int, log_end: int, chain: bytes, checkpoints: list[Checkpoint], snap: bytes) -> bytes:
@@ -72,5 +70,4 @@ def decode(data: bytes, what: str) -> Image:
         cps.append(Checkpoint(cseq, bytes(r.take(32)).hex(), label))
     snap = r.take(r.u64())
     r.end()
-    table, metric = snapshot.decode(snap, what)
-    return Image(seq, log_end, chain, cps, table, metric)
+    return Image(seq, log_end, chain, cps, snapshot.decode(snap, what))

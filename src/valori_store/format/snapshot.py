@@ -1,38 +1,70 @@
-"""Canonical snapshot bytes (format v1) and the state hash.
+"""Canonical snapshot bytes and the state digest (docs/format.md is the normative text).
 
-Layout (little-endian; normative description in docs/format.md)::
+Layout (little-endian)::
 
     header   64 bytes  magic "VALORIS\\0", u16 format, u16 spec, u8 metric, 3 zero bytes,
                        u32 dim, u32 zero, u64 count, u64 vectors_offset (=64),
                        u64 records_offset, u64 records_length, u64 zero
-    vectors  count * dim int32, rows in id order (ids compared as UTF-8 bytes)
-    records  per record, in the same order: u32 len + id, u32 len + text
-             (0xFFFFFFFF = no text), u32 len + canonical metadata JSON
+    vectors  count * dim int32, rows in id order (ids compared as UTF-8 bytes); a record
+             without a vector has a zero row
+    records  per record, in the same order: [format 2 only: u8 flags, bit 0 = the record
+             has no vector] u32 len + id, u32 len + text (0xFFFFFFFF = no text),
+             u32 len + canonical metadata JSON
     digest   32 bytes: tagged SHA-256 ("valori-state-v1", see digests.py) of all preceding bytes
 
-The state hash is the hex of that digest: equal content gives equal bytes and an equal
-hash, whatever the insertion history.
+Format 1 is written whenever every record has a vector (so such stores give the same
+bytes as valori-store 0.1); format 2 only when some record has none. The state hash is
+the hex of the digest: equal content gives equal bytes and an equal hash, whatever the
+insertion history.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from valori_store.errors import CorruptFileError, FormatVersionError
 from valori_store.format import digests
 from valori_store.format.binary import Reader, le_int32_bytes, pack_records
 from valori_store.format.canonical import is_canonical_metadata
 from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
-from valori_store.state.table import RecordTable
 
 MAGIC = b"VALORIS\x00"
+#: Format written when every record has a vector (valori-store 0.1's format).
 FORMAT_VERSION = 1
+#: Format written when some record has no vector (records carry a flags byte).
+FORMAT_PLAIN = 2
+FORMATS = (FORMAT_VERSION, FORMAT_PLAIN)
 HEADER = struct.Struct("<8sHHB3sI4sQQQQ8s")
 HEADER_SIZE = HEADER.size  # 64
 DIGEST_SIZE = 32
+FLAG_NO_VECTOR = 1
 
 assert HEADER_SIZE == 64
+
+
+@dataclass
+class Content:
+    """A state as plain columns, records in canonical (id) order.
+
+    ``rows`` is (n, dim) int32 (zero rows for records without a vector); ``plain`` is a
+    uint8 flag per record (1 = no vector), or None when every record has a vector.
+    """
+
+    dim: int
+    metric: str
+    ids: list[str]
+    rows: np.ndarray
+    texts: list[str | None]
+    metas: list[bytes]
+    plain: np.ndarray | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
 
 
 def new_hasher() -> Any:
@@ -40,32 +72,41 @@ def new_hasher() -> Any:
     return digests.tagged(digests.STATE)
 
 
-def _parts(table: RecordTable, metric: str) -> list[bytes | memoryview]:
+def _records(content: Content) -> bytes:
+    if content.plain is None:
+        return pack_records(content.ids, content.texts, content.metas)
+    flags = content.plain.tolist()
+    return b"".join(
+        bytes([FLAG_NO_VECTOR if f else 0]) + pack_records([i], [t], [m])
+        for f, i, t, m in zip(flags, content.ids, content.texts, content.metas)
+    )
+
+
+def parts(content: Content) -> list[bytes | memoryview]:
     """The snapshot body (everything but the digest) as a list of buffers."""
-    order = table.id_order()
-    vectors = le_int32_bytes(table.matrix[order]) if order else b""
-    records = pack_records([table.ids[r] for r in order], [table.texts[r] for r in order],
-                           [table.metas[r] for r in order])
+    vectors = le_int32_bytes(content.rows) if content.count else b""
+    records = _records(content)
     vec_off = HEADER_SIZE
     rec_off = vec_off + len(vectors)
+    fmt = FORMAT_VERSION if content.plain is None else FORMAT_PLAIN
     header = HEADER.pack(
-        MAGIC, FORMAT_VERSION, SPEC_VERSION, METRICS.index(metric), bytes(3), table.dim, bytes(4), len(order),
+        MAGIC, fmt, SPEC_VERSION, METRICS.index(content.metric), bytes(3), content.dim, bytes(4), content.count,
         vec_off, rec_off, len(records), bytes(8),
     )
     return [header, vectors, records]
 
 
-def state_digest(table: RecordTable, metric: str) -> bytes:
-    """The 32-byte state digest of a table."""
+def state_digest(content: Content) -> bytes:
+    """The 32-byte state digest of a state."""
     h = new_hasher()
-    for part in _parts(table, metric):
+    for part in parts(content):
         h.update(part)
     return h.digest()
 
 
-def encode(table: RecordTable, metric: str) -> bytes:
-    """Canonical snapshot bytes of a table."""
-    body = b"".join(_parts(table, metric))
+def encode(content: Content) -> bytes:
+    """Canonical snapshot bytes of a state."""
+    body = b"".join(parts(content))
     h = new_hasher()
     h.update(body)
     return body + h.digest()
@@ -80,26 +121,27 @@ def read_header(data: bytes | memoryview, what: str = "snapshot") -> dict[str, i
         raise CorruptFileError(f"{what}: not a valori snapshot (bad magic {magic!r} at offset 0)")
     if any(r1) or any(r2) or any(r3):
         raise CorruptFileError(f"{what}: reserved header bytes are not zero")
-    if fmt != FORMAT_VERSION or spec != SPEC_VERSION:
+    if fmt not in FORMATS or spec != SPEC_VERSION:
         raise FormatVersionError(
             f"{what}: format version {fmt} / numeric spec {spec} is not supported by this "
-            f"valori-store (format {FORMAT_VERSION}, spec {SPEC_VERSION}); upgrade valori-store"
+            f"valori-store (formats {FORMATS}, spec {SPEC_VERSION}); upgrade valori-store"
         )
     if metric >= len(METRICS):
         raise CorruptFileError(f"{what}: unknown metric code {metric} at offset 12")
     if not 1 <= dim <= MAX_DIM:
         raise CorruptFileError(f"{what}: dimension {dim} out of range at offset 16")
     return {
-        "dim": dim, "metric": METRICS[metric], "count": count, "vectors_offset": vec_off,
+        "format": fmt, "dim": dim, "metric": METRICS[metric], "count": count, "vectors_offset": vec_off,
         "records_offset": rec_off, "records_length": rec_len,
     }
 
 
-def decode(data: bytes | memoryview, what: str = "snapshot") -> tuple[RecordTable, str]:
-    """Verify and parse snapshot bytes; returns (table, metric).
+def decode(data: bytes | memoryview, what: str = "snapshot") -> Content:
+    """Verify and parse snapshot bytes.
 
     Checks the magic, then the digest before trusting any field, then the versions, every
-    length, the canonical id order and that metadata is canonical JSON. Any mismatch raises CorruptFileError naming the offset.
+    length, the canonical id order and that metadata is canonical JSON. Any mismatch raises
+    CorruptFileError naming the offset.
     """
     view = memoryview(data)
     if len(view) < HEADER_SIZE + DIGEST_SIZE or bytes(view[:8]) != MAGIC:
@@ -112,18 +154,23 @@ def decode(data: bytes | memoryview, what: str = "snapshot") -> tuple[RecordTabl
             f"{what}: digest mismatch (the file is corrupted or truncated; {len(view)} bytes read)"
         )
     header = read_header(view, what)
-    dim, count = int(header["dim"]), int(header["count"])
+    dim, count, fmt = int(header["dim"]), int(header["count"]), int(header["format"])
     vec_off, rec_off, rec_len = (int(header[k]) for k in ("vectors_offset", "records_offset", "records_length"))
     if vec_off != HEADER_SIZE or rec_off != vec_off + count * dim * 4 or rec_off + rec_len != len(body):
         raise CorruptFileError(f"{what}: section offsets do not match the file size (offset 32)")
-    vectors = Reader(body[vec_off:rec_off], what, vec_off).int32_matrix(count, dim)
+    rows = Reader(body[vec_off:rec_off], what, vec_off).int32_matrix(count, dim)
     reader = Reader(body[rec_off:], what, rec_off)
-    table = RecordTable(dim)
     ids: list[str] = []
     texts: list[str | None] = []
     metas: list[bytes] = []
+    flags: list[int] = []
     previous = b""
     for i in range(count):
+        if fmt == FORMAT_PLAIN:
+            flag = reader.u8()
+            if flag & ~FLAG_NO_VECTOR:
+                raise reader.fail(f"record {i}: unknown flag bits {flag:#x}")
+            flags.append(flag)
         rid = reader.text()
         key = rid.encode("utf-8")
         if not rid or (i and key <= previous):
@@ -136,5 +183,12 @@ def decode(data: bytes | memoryview, what: str = "snapshot") -> tuple[RecordTabl
             raise reader.fail(f"record {i}: metadata is not canonical JSON")
         metas.append(meta)
     reader.end()
-    table.upsert(ids, vectors, texts, metas)
-    return table, str(header["metric"])
+    plain = None
+    if fmt == FORMAT_PLAIN:
+        plain = np.array(flags, dtype=np.uint8)
+        if not plain.any():
+            raise CorruptFileError(f"{what}: format {FORMAT_PLAIN} without a record lacking a vector "
+                                   f"(the canonical form is format {FORMAT_VERSION})")
+        if rows[plain.astype(bool)].any():
+            raise CorruptFileError(f"{what}: a record without a vector has a non-zero row")
+    return Content(dim, str(header["metric"]), ids, rows, texts, metas, plain)

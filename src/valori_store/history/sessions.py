@@ -1,7 +1,8 @@
 """Agent sessions: named sequences of turns, each a checkpoint plus the receipts of its
 retrievals, kept in the store's own log.
 
-A session is started (or resumed) with ``store.session(name)``. Each turn records a
+A session is started (or resumed) with ``store.session(name)`` (or ``open_session(store, name)``);
+it wraps a store through its public API (notes, checkpoints, restore, receipts). Each turn records a
 checkpoint of the store (the state the turn left behind) and the retrieval receipts of the
 searches made during it, plus optional JSON ``meta`` (e.g. the user's input), as a ``note``
 event in the hash-chained log — so sessions persist with a durable store, are covered by
@@ -19,7 +20,6 @@ stores (and, for an in-memory store, for its lifetime).
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import weakref
@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from valori_store.errors import InputError, MetadataError, NotFoundError
 from valori_store.format.canonical import canonical_json
-from valori_store.history.receipts import Receipt, ReceiptCheck, record_receipts, verify_receipts
+from valori_store.history.receipt_check import ReceiptCheck, verify_receipts
+from valori_store.query.receipt import Receipt, record_receipts
 from valori_store.records import Checkpoint
 
 if TYPE_CHECKING:
-    from valori_store.store.facade import ValoriStore
+    from valori_store.store.facade import Store
 
 __all__ = ["Session", "SessionInfo", "Turn", "TurnCheck", "START", "TURN"]
 
@@ -104,7 +105,7 @@ class TurnCheck:
 class _Index:
     """Session notes parsed so far (notes are append-only, so parsing is incremental)."""
 
-    parsed: int = 0
+    last_seq: int = -1
     starts: dict[str, dict[str, Any]] = field(default_factory=dict)
     turns: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
 
@@ -113,19 +114,17 @@ _INDEXES: weakref.WeakKeyDictionary[Any, _Index] = weakref.WeakKeyDictionary()
 _INDEX_LOCK = threading.Lock()
 
 
-def _index(store: ValoriStore) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[int, dict[str, Any]]]]]:
+def _index(store: Store) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[int, dict[str, Any]]]]]:
     """(start body by name, own turn bodies by name in log order), parsed incrementally."""
-    notes = store._notes_snapshot()
     with _INDEX_LOCK:
         idx = _INDEXES.setdefault(store, _Index())
-        for seq, note in notes[idx.parsed:]:
+        for note in store.notes(after=idx.last_seq):
+            body = note.body
             if note.topic == START:
-                body = json.loads(note.body)
-                idx.starts.setdefault(body["name"], {**body, "seq": seq})
+                idx.starts.setdefault(body["name"], {**body, "seq": note.seq})
             elif note.topic == TURN:
-                body = json.loads(note.body)
-                idx.turns.setdefault(body["session"], []).append((seq, body))
-        idx.parsed = len(notes)
+                idx.turns.setdefault(body["session"], []).append((note.seq, body))
+            idx.last_seq = note.seq
         return dict(idx.starts), {k: list(v) for k, v in idx.turns.items()}
 
 
@@ -159,7 +158,7 @@ def _history(name: str, starts: dict[str, dict[str, Any]],
 class Session:
     """A handle on one named session of a store (cheap; holds no state of its own)."""
 
-    def __init__(self, store: ValoriStore, name: str) -> None:
+    def __init__(self, store: Store, name: str) -> None:
         self.store = store
         self.name = name
 
@@ -196,7 +195,7 @@ class Session:
         cp = self.store.checkpoint(label if label is not None else f"{self.name}#{number}")
         body = {"session": self.name, "number": number, "seq": cp.seq, "state_hash": cp.state_hash,
                 "label": cp.label, "meta": meta_dict, "receipts": [Receipt.coerce(r).to_dict() for r in receipts]}
-        note_seq = self.store._note(TURN, body)
+        note_seq = self.store.annotate(TURN, body)
         return Turn(self.name, number, cp.seq, cp.state_hash, cp.label, meta_dict,
                     [Receipt.coerce(r) for r in receipts], note_seq)
 
@@ -229,23 +228,23 @@ class Session:
 # ---------------------------------------------------------------------------- store-level API
 
 
-def open_session(store: ValoriStore, name: str) -> Session:
+def open_session(store: Store, name: str) -> Session:
     """Resume session ``name``, or start it when the store has none by that name."""
     name = check_name(name)
     starts, _ = _index(store)
     if name not in starts:
-        store._note(START, {"name": name, "parent": None, "from_turn": None})
+        store.annotate(START, {"name": name, "parent": None, "from_turn": None})
     return Session(store, name)
 
 
-def list_sessions(store: ValoriStore) -> list[SessionInfo]:
+def list_sessions(store: Store) -> list[SessionInfo]:
     """Every session, in the order they were started."""
     starts, own = _index(store)
     return [SessionInfo(n, s.get("parent"), s.get("from_turn"), _turn_count(n, starts, own), s["seq"])
             for n, s in sorted(starts.items(), key=lambda kv: kv[1]["seq"])]
 
 
-def fork_session(store: ValoriStore, name: str, source: str, turn: int) -> Session:
+def fork_session(store: Store, name: str, source: str, turn: int) -> Session:
     """Start ``name`` with the history of ``source`` up to ``turn``, and rewind the store there."""
     name = check_name(name)
     starts, _ = _index(store)
@@ -254,6 +253,6 @@ def fork_session(store: ValoriStore, name: str, source: str, turn: int) -> Sessi
     if name in starts:
         raise InputError(f"a session named {name!r} already exists; fork under a new name")
     base = Session(store, source).turn_at(turn)
-    store._note(START, {"name": name, "parent": source, "from_turn": turn})
+    store.annotate(START, {"name": name, "parent": source, "from_turn": turn})
     store.restore(base.checkpoint)
     return Session(store, name)

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from valori_store.errors import CorruptFileError, NotFoundError
 from valori_store.format import images, snapshot
+from valori_store.format.frames import DAMAGED_FINAL
 from valori_store.state import machine
-from valori_store.storage import directory
-from valori_store.storage.filelog import DAMAGED_FINAL
+from valori_store.state.table import RecordTable
+from valori_store.storage import layout
+
+__all__ = ["VerifyReport", "check_images", "fill_report", "verify", "verify_log_bytes"]
 
 
 @dataclass
@@ -64,17 +67,17 @@ def _replay_checked(data: bytes, what: str) -> tuple[VerifyReport, machine.Repla
         report.ok = False
         report.problems.append(str(exc))
         return report, None
-    _fill(report, result)
+    fill_report(report, result)
     return report, result
 
 
-def _fill(report: VerifyReport, result: machine.ReplayResult) -> None:
+def fill_report(report: VerifyReport, result: machine.ReplayResult) -> None:
     report.events = result.events
     report.event_counts = dict(result.counts)
     report.checkpoints = len(result.checkpoints)
     report.checked_digests = result.checked_digests
     report.records = result.table.n
-    report.state_hash = snapshot.state_digest(result.table, result.metric).hex()
+    report.state_hash = result.table.state_hash()
     scan = result.scan
     if scan is not None and scan.torn_bytes and (scan.torn_reason or "").startswith(DAMAGED_FINAL):
         # A complete final frame that fails its checks: a crash can leave one too, but it
@@ -100,42 +103,42 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     """
     p = Path(path)
     if p.is_dir():
-        log_path = p / directory.LOG_NAME
+        log_path = layout.log_path(p)
         if not log_path.exists():
-            raise NotFoundError(f"no valori store at {p} (no {directory.LOG_NAME})")
+            raise NotFoundError(f"no valori store at {p} (no {log_path.name})")
         report, result = _replay_checked(log_path.read_bytes(), str(log_path))
         report.path, report.kind = str(p), "directory"
         if result is not None:
-            _check_images(p, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
+            check_images(p, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
         return report
     if not p.exists():
         raise NotFoundError(f"nothing to verify at {p}")
     report = VerifyReport(str(p), "snapshot")
     try:
-        table, metric = snapshot.decode(p.read_bytes(), str(p))
+        table = RecordTable.from_content(snapshot.decode(p.read_bytes(), str(p)))
     except CorruptFileError as exc:
         report.ok = False
         report.problems.append(str(exc))
         return report
     report.records = table.n
-    report.state_hash = snapshot.state_digest(table, metric).hex()
+    report.state_hash = table.state_hash()
     return report
 
 
-def _check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> None:
+def check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> None:
     """Every image must decode and match the checkpoint digest recorded in the log."""
-    for path in sorted((root / directory.IMAGES).glob("*.vimg")):
+    for path in layout.image_files(root):
         try:
             img = images.decode(path.read_bytes(), str(path))
         except CorruptFileError as exc:
             report.warnings.append(f"{exc} (recovery skips it; restore replays the log instead)")
             continue
-        if path.name != directory.image_path(root, img.seq).name:
+        if path.name != layout.image_path(root, img.seq).name:
             report.ok = False
             report.problems.append(f"{path.name}: holds the image of checkpoint {img.seq} under another name")
             continue
         expected = digests.get(img.seq)
-        actual = snapshot.state_digest(img.table, img.metric).hex()
+        actual = snapshot.state_digest(img.content).hex()
         if expected != actual:
             report.ok = False
             report.problems.append(f"{path.name}: its state does not match checkpoint {img.seq} in the log")

@@ -1,13 +1,9 @@
-"""Conversion kernels: Q16.16 conversion and cosine normalisation in one pass.
+"""The conversion kernel: Q16.16 conversion and cosine normalisation in one pass.
 
-:func:`ingest_rows` (stored rows and row maxima, written in place) serves upserts;
-:func:`query_rows` (raw and stored rows at once) serves queries.
-
-Equals :func:`valori_store.spec.quantize` followed (under cosine) by
-:func:`valori_store.spec.normalize`, exactly: the same steps as
-:func:`~.quantize.quantize_rows` and :func:`~.normalize.normalize_row_into`, but written
-straight into caller-provided rows (for the store: the free rows at the end of its
-matrix), so a batch is converted without scratch matrices or a second copy.
+:func:`convert_rows` equals :func:`valori_store.spec.quantize` followed (under cosine) by
+:func:`valori_store.spec.normalize`, exactly, written straight into caller-provided rows:
+upserts pass the free rows at the end of the store's matrix (no scratch matrices, no second
+copy); queries also ask for the Q16.16 rows as given, which receipts record.
 
 The conversion loop has no early exit (so it vectorises): a value that is NaN, infinite
 or outside int32 after rounding marks its row bad; that row's output is unspecified and
@@ -47,22 +43,27 @@ def quantize_row_into(x: np.ndarray, out: np.ndarray) -> int:
 
 
 @njit(**PARALLEL)
-def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray) -> np.ndarray:
-    """Fill ``out`` (n, d) int32 with the stored rows of float ``x`` and ``rowmax`` (n,) int64
-    with each stored row's max |value|; returns the uint8 status of each row.
+def convert_rows(x: np.ndarray, cosine: bool, raw: np.ndarray, stored: np.ndarray, rowmax: np.ndarray) -> np.ndarray:
+    """Fill ``stored`` (n, d) int32 with the stored form of float rows ``x`` (Q16.16, then
+    integer-normalised under cosine), ``rowmax`` (n,) int64 with each stored row's max
+    |value|, and, unless ``raw`` has no rows, ``raw`` (n, d) int32 with the Q16.16 rows as
+    given (before normalisation). Returns the uint8 status of each row (OK, BAD_VALUE,
+    ZERO_VECTOR); rows whose status is not OK have unspecified contents.
 
-    ``x`` must not overlap ``out``. Rows whose status is not OK have unspecified contents.
+    ``x`` must not overlap the outputs.
     """
     n, d = x.shape
+    keep_raw = raw.shape[0] > 0
     status = np.zeros(n, dtype=np.uint8)
     for c in prange((n + CHUNK - 1) // CHUNK):
-        q = np.empty(d, dtype=np.int32)
+        scratch = np.empty(d, dtype=np.int32)
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            q = raw[i] if keep_raw else scratch
             if quantize_row_into(x[i], q):
                 status[i] = BAD_VALUE
                 continue
             if cosine:
-                m = normalize_row_into(q, out[i])
+                m = normalize_row_into(q, stored[i])
                 if m < 0:
                     status[i] = ZERO_VECTOR
                     continue
@@ -70,7 +71,7 @@ def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray
                 m = np.int64(0)
                 for j in range(d):
                     v = np.int64(q[j])
-                    out[i, j] = q[j]
+                    stored[i, j] = q[j]
                     a = v if v >= 0 else -v
                     if a > m:
                         m = a
@@ -78,28 +79,5 @@ def ingest_rows(x: np.ndarray, cosine: bool, out: np.ndarray, rowmax: np.ndarray
     return status
 
 
-#: Serial twin for a handful of rows; ``prange`` runs as ``range``.
-ingest_rows_serial = serial_twin(ingest_rows)
-
-
-@njit(**SERIAL)
-def query_rows(x: np.ndarray, cosine: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Q16.16 rows as given, rows in stored form, uint8 status per row) of a few float
-    query rows, in one call; the stored form is the raw rows under dot and l2.
-
-    Same steps and statuses as :func:`ingest_rows`; rows whose status is not OK have
-    unspecified contents.
-    """
-    n, d = x.shape
-    raw = np.zeros((n, d), dtype=np.int32)
-    stored = np.zeros((n, d), dtype=np.int32)
-    status = np.zeros(n, dtype=np.uint8)
-    for i in range(n):
-        if quantize_row_into(x[i], raw[i]):
-            status[i] = BAD_VALUE
-        elif cosine:
-            if normalize_row_into(raw[i], stored[i]) < 0:
-                status[i] = ZERO_VECTOR
-        else:
-            stored[i] = raw[i]
-    return raw, stored, status
+#: Serial twin for a handful of rows (one query, a small batch); ``prange`` runs as ``range``.
+convert_rows_serial = serial_twin(convert_rows)

@@ -46,45 +46,46 @@ def _sift_up(heap: np.ndarray, pos: int) -> None:
 
 
 @njit(**SERIAL)
-def select_candidates(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-    """Row indices with key >= the k-th largest allowed key (all allowed rows if fewer).
+def _offer(heap: np.ndarray, size: int, key: np.int64, k: int) -> int:
+    """Offer ``key`` to a min-heap of the k largest keys seen; returns the new size."""
+    if size < k:
+        heap[size] = key
+        _sift_up(heap, size)
+        return size + 1
+    if key > heap[0]:
+        heap[0] = key
+        _sift_down(heap, size, 0)
+    return size
+
+
+@njit(**SERIAL)
+def kth_largest(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.int64:
+    """The k-th largest allowed key, or the int64 minimum when fewer than k rows are allowed.
 
     ``allowed`` is a uint8 mask of len(keys), or empty for "every row".
     """
-    n = keys.shape[0]
     use_mask = allowed.shape[0] > 0
     heap = np.empty(max(k, 1), dtype=np.int64)
     size = 0
-    for i in range(n):
+    for i in range(keys.shape[0]):
         if use_mask and allowed[i] == 0:
             continue
-        key = keys[i]
-        if size < k:
-            heap[size] = key
-            _sift_up(heap, size)
-            size += 1
-        elif key > heap[0]:
-            heap[0] = key
-            _sift_down(heap, size, 0)
+        size = _offer(heap, size, keys[i], k)
+    return heap[0] if size >= k else np.iinfo(np.int64).min
+
+
+@njit(**SERIAL)
+def select_candidates(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Row indices with key >= the k-th largest allowed key (every allowed row if fewer)."""
+    threshold = kth_largest(keys, allowed, k)
+    use_mask = allowed.shape[0] > 0
     count = 0
-    if size < k:  # fewer allowed rows than k: every allowed row is a candidate
-        for i in range(n):
-            if not use_mask or allowed[i] != 0:
-                count += 1
-        out = np.empty(count, dtype=np.int64)
-        pos = 0
-        for i in range(n):
-            if not use_mask or allowed[i] != 0:
-                out[pos] = i
-                pos += 1
-        return out
-    threshold = heap[0]
-    for i in range(n):
+    for i in range(keys.shape[0]):
         if (not use_mask or allowed[i] != 0) and keys[i] >= threshold:
             count += 1
     out = np.empty(count, dtype=np.int64)
     pos = 0
-    for i in range(n):
+    for i in range(keys.shape[0]):
         if (not use_mask or allowed[i] != 0) and keys[i] >= threshold:
             out[pos] = i
             pos += 1
@@ -93,27 +94,9 @@ def select_candidates(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarr
 
 @njit(**PARALLEL)
 def candidate_thresholds(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-    """Per query row of ``keys`` (nq, n): the k-th largest allowed key, in parallel.
-
-    Returns int64 thresholds; a query with fewer than k allowed rows gets the int64
-    minimum (every allowed row is a candidate).
-    """
-    nq, n = keys.shape
+    """Per query row of ``keys`` (nq, n): :func:`kth_largest`, queries in parallel."""
+    nq = keys.shape[0]
     out = np.empty(nq, dtype=np.int64)
-    use_mask = allowed.shape[0] > 0
     for q in prange(nq):
-        heap = np.empty(max(k, 1), dtype=np.int64)
-        size = 0
-        for i in range(n):
-            if use_mask and allowed[i] == 0:
-                continue
-            key = keys[q, i]
-            if size < k:
-                heap[size] = key
-                _sift_up(heap, size)
-                size += 1
-            elif key > heap[0]:
-                heap[0] = key
-                _sift_down(heap, size, 0)
-        out[q] = heap[0] if size >= k else np.iinfo(np.int64).min
+        out[q] = kth_largest(keys[q], allowed, k)
     return out

@@ -4,7 +4,7 @@ Given candidates (the exact top ``fetch_k`` for a query) MMR picks ``k`` of them
 time: first the candidate most similar to the query, then repeatedly the candidate that
 maximises ``lambda * sim(query, c) - (1 - lambda) * max over picked p of sim(c, p)``.
 
-Every similarity is the metric's exact integer rank key (``spec.rank_key``: the raw score
+Every similarity is the metric's exact integer rank key (:meth:`valori_store.spec.Metric.rank_key`: the raw score
 for dot/cosine, minus the squared distance for l2), so query and pairwise similarities
 share one scale. ``lambda`` is taken as the exact fraction of its float64 value
 (``lambda = p / q``), and candidates are compared on the exact integer
@@ -20,8 +20,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from valori_store import spec
 from valori_store.errors import InputError
+from valori_store.spec import Metric
 
 __all__ = ["check_lambda", "select"]
 
@@ -39,29 +39,28 @@ def check_lambda(lambda_mult: float) -> Fraction:
     return frac
 
 
-def _pair_keys(metric: str, vectors: np.ndarray, pick: int) -> list[int]:
+def _pair_keys(metric: Metric, vectors: np.ndarray, pick: int) -> list[int]:
     """Exact similarity key of every candidate vector with candidate ``pick`` (Python ints).
 
-    int64 is used when the bound ``dim * max|a| * max|b|`` (``dim * (max|a|+max|b|)**2`` for
-    l2) provably fits; otherwise exact Python-integer arithmetic.
+    int64 is used when the metric's bound (:meth:`Metric.fits_int64`) holds for these
+    vectors; otherwise exact Python-integer arithmetic.
     """
     dim = vectors.shape[1]
     wide = vectors.astype(np.int64)
     bound = int(np.abs(wide).max()) if wide.size else 0
-    limit = dim * (2 * bound) ** 2 if metric == "l2" else dim * bound * bound
-    if limit <= (1 << 63) - 1:
-        if metric == "l2":
+    if metric.fits_int64(dim, bound, bound):
+        if metric.distance:
             diff = wide - wide[pick]
             raws = np.einsum("ij,ij->i", diff, diff)
         else:
             raws = wide @ wide[pick]
-        return [spec.rank_key(metric, int(r)) for r in raws.tolist()]
+        return [metric.rank_key(int(r)) for r in raws.tolist()]
     rows = vectors.tolist()
-    return [spec.rank_key(metric, spec.raw_score(metric, row, rows[pick])) for row in rows]
+    return [metric.rank_key(metric.raw(row, rows[pick])) for row in rows]
 
 
 def select(
-    metric: str,
+    metric: Metric,
     query_keys: Sequence[int],
     vectors: np.ndarray,
     ids: Sequence[str],

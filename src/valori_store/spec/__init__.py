@@ -1,209 +1,43 @@
-"""The numeric spec of valori-store, stated in plain NumPy and Python integers.
+"""The normative numeric spec of valori-store, in plain NumPy and Python integers.
 
-This module is the reference: it is written for clarity, not speed. The numba kernels
-in :mod:`valori_store.kernels` must give bit-identical integers, and the tests prove it.
+* :mod:`.numbers`: Q16.16 conversion of float input and integer cosine normalisation;
+* :mod:`.metrics`: the metric registry (exact scores, rank keys, reported float scores,
+  int64 bounds);
+* :mod:`.order`: the total order of results and the reference top-k.
 
-Numbers (spec version 1)
-------------------------
-* **Q16.16**: a real ``v`` is stored as the int32 ``q = rint(v * 2**16)``; the range is
-  ``[-32768, 32768 - 2**-16]``. Input is converted to float64 first (exact for Python
-  floats and ints up to 2**53, numpy float16/32/64 and ints), NaN and +-inf are rejected,
-  the multiplication by 65536 is exact, ``rint`` rounds half to even (IEEE exact on every
-  platform), and values outside int32 are rejected (never saturated).
-* **Cosine normalisation** (at ingest and for queries), a pure integer function of ``q``:
-
-  1. ``m = max|q_i|``; ``m == 0`` is rejected (zero vector).
-  2. Rescale to 23 significant bits: with ``b = bit_length(m)``, if ``b <= 23`` then
-     ``r = q << (23 - b)`` (exact), else ``r = sign(q) * ((|q| + 2**(s-1)) >> s)`` with
-     ``s = b - 23`` (round half away from zero). So ``|r_i| <= 2**23``.
-  3. ``S = sum r_i**2`` (exact; ``< 2**62`` because dim ``<= 65536``), ``R = isqrt(S)``.
-  4. ``n_i = sign(r_i) * ((|r_i| * 2**17 + R) // (2 * R))``: ``|r_i| * 2**16 / R`` rounded
-     half away from zero. Then ``|n_i| <= 2**16``; the vector has norm ~``2**16`` (1.0).
-* **Scores** (exact integers, never wrapped):
-  ``dot`` and ``cosine``: ``raw = sum a_i * b_i``;
-  ``l2``: ``raw = sum (a_i - b_i)**2`` (squared distance, lower is closer).
-* **Reported float score** (higher is always more similar), one correctly rounded IEEE
-  operation on the exact integer: ``raw / 2**32`` for ``dot``/``cosine`` (Python's
-  int / int true division, correctly rounded);
-  ``0.0 - sqrt(raw) / 2**16`` for ``l2`` (``math.sqrt`` of the float64 of ``raw``; the
-  division by a power of two and the subtraction from zero are exact; a zero distance
-  scores +0.0, never -0.0).
-
-Order
------
-Results are sorted by rank key descending (``raw`` for dot/cosine, ``-raw`` for l2),
-then by id ascending compared as UTF-8 bytes. Ties at the k-th place follow the same rule.
+Everything faster (the numba kernels) must equal these functions bit for bit.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Any
+from valori_store.spec.metrics import (
+    INT64_MAX,
+    METRICS,
+    REGISTRY,
+    Metric,
+    check_metric,
+    get_metric,
+    rank_key,
+    raw_score,
+    reported_score,
+)
+from valori_store.spec.numbers import (
+    MAX_DIM,
+    NORM_BITS,
+    Q_MAX,
+    Q_MIN,
+    SCALE,
+    SPEC_VERSION,
+    check_dim,
+    normalize,
+    normalize_row,
+    quantize,
+    to_float64_matrix,
+)
+from valori_store.spec.order import id_key, sort_key, top_k
 
-import numpy as np
-
-from valori_store.errors import DimensionError, InputError, RangeError, VectorError, ZeroVectorError
-
-#: Version of this numeric spec; stored in every snapshot and log header.
-SPEC_VERSION = 1
-#: Fixed-point scale: 2**16.
-SCALE = 1 << 16
-#: Inclusive int32 bounds of a Q16.16 value.
-Q_MIN = -(1 << 31)
-Q_MAX = (1 << 31) - 1
-#: Largest supported dimension (keeps cosine sums of squares below 2**62).
-MAX_DIM = 1 << 16
-#: Bits kept by the cosine rescaling step.
-NORM_BITS = 23
-METRICS = ("cosine", "dot", "l2")
-
-
-def check_metric(metric: str) -> str:
-    """Return ``metric`` if it is one of :data:`METRICS`, else raise InputError."""
-    if metric not in METRICS:
-        raise InputError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-    return metric
-
-
-def check_dim(dim: Any) -> int:
-    """Return ``dim`` as int if ``1 <= dim <= MAX_DIM``, else raise InputError."""
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise InputError(f"dim must be an int, got {type(dim).__name__}")
-    if not 1 <= int(dim) <= MAX_DIM:
-        raise InputError(f"dim must be between 1 and {MAX_DIM}, got {dim}")
-    return int(dim)
-
-
-def to_float64_matrix(vectors: Any, dim: int) -> np.ndarray:
-    """Check array-like input: a numeric (n, dim) matrix whose float64 conversion is exact.
-
-    Accepts a single vector (1-D) or a batch (2-D) of floats or ints (ints are range-checked
-    first, so widening them to float64 is exact). Returns the array in its own dtype.
-    Raises VectorError for non-numeric input and DimensionError for a wrong length.
-    """
-    if isinstance(vectors, np.ndarray):
-        arr = vectors
-    else:
-        try:
-            arr = np.asarray(vectors)
-        except (ValueError, TypeError) as exc:  # ragged lists and similar
-            raise VectorError(f"vectors must be a numeric array of shape (n, {dim}): {exc}") from None
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        if arr.dtype == object or arr.dtype.kind in "USV":
-            raise VectorError(
-                f"vectors must be numbers (float or int); got dtype {arr.dtype} "
-                f"(ragged rows or non-numeric values?)"
-            )
-        raise VectorError(f"vectors must be float or int numbers, got dtype {arr.dtype}")
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2:
-        raise VectorError(f"vectors must be 1-D or 2-D, got shape {arr.shape}")
-    if arr.shape[1] != dim:
-        raise DimensionError(f"vectors have dimension {arr.shape[1]}, the store has dimension {dim}")
-    if np.issubdtype(arr.dtype, np.integer):
-        # ints beyond 2**53 are out of Q16.16 range anyway; check before any conversion.
-        if arr.size and (int(arr.max()) > 32768 or int(arr.min()) < -32768):
-            bad = np.argwhere((arr > 32768) | (arr < -32768))[0]
-            raise RangeError(
-                f"value {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside "
-                f"the Q16.16 range [-32768, 32768)"
-            )
-    return arr
-
-
-def quantize(vectors: Any, dim: int) -> np.ndarray:
-    """Convert float input to Q16.16 int32, shape (n, dim).
-
-    ``q = rint(float64(v) * 65536)``, round half to even. NaN/inf raise VectorError;
-    values outside int32 raise RangeError naming the first offending (row, column).
-    """
-    x = to_float64_matrix(vectors, dim).astype(np.float64)
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = np.argwhere(~finite)[0]
-        raise VectorError(
-            f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is not finite; "
-            f"NaN and infinity cannot be stored"
-        )
-    scaled = np.rint(x * float(SCALE))
-    out_of_range = (scaled < Q_MIN) | (scaled > Q_MAX)
-    if out_of_range.any():
-        bad = np.argwhere(out_of_range)[0]
-        raise RangeError(
-            f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside the "
-            f"Q16.16 range [-32768, 32768 - 2**-16]; scale your vectors down"
-        )
-    return scaled.astype(np.int32)
-
-
-def _sign(v: int) -> int:
-    return -1 if v < 0 else 1
-
-
-def normalize_row(q: Sequence[int]) -> list[int]:
-    """Integer cosine normalisation of one Q16.16 vector (see module docstring)."""
-    qs = [int(v) for v in q]
-    m = max((abs(v) for v in qs), default=0)
-    if m == 0:
-        raise ZeroVectorError("a zero vector has no direction and cannot be used with the cosine metric")
-    b = m.bit_length()
-    if b <= NORM_BITS:
-        r = [v << (NORM_BITS - b) for v in qs]
-    else:
-        s = b - NORM_BITS
-        r = [_sign(v) * ((abs(v) + (1 << (s - 1))) >> s) for v in qs]
-    total = sum(v * v for v in r)
-    root = math.isqrt(total)
-    return [_sign(v) * ((abs(v) * (SCALE << 1) + root) // (2 * root)) for v in r]
-
-
-def normalize(q: np.ndarray) -> np.ndarray:
-    """Row-wise :func:`normalize_row` of an int32 (n, dim) matrix; returns int32."""
-    return np.array([normalize_row(row) for row in np.asarray(q).tolist()], dtype=np.int32).reshape(
-        np.asarray(q).shape
-    )
-
-
-def raw_score(metric: str, a: Sequence[int], b: Sequence[int]) -> int:
-    """The exact integer score of two Q16.16 vectors (Python ints, never overflows)."""
-    xs = [int(v) for v in a]
-    ys = [int(v) for v in b]
-    if metric in ("dot", "cosine"):
-        return sum(x * y for x, y in zip(xs, ys))
-    if metric == "l2":
-        return sum((x - y) * (x - y) for x, y in zip(xs, ys))
-    raise InputError(f"unknown metric {metric!r}")
-
-
-def rank_key(metric: str, raw: int) -> int:
-    """Bigger is better: ``raw`` for dot/cosine, ``-raw`` for l2."""
-    return -raw if metric == "l2" else raw
-
-
-def reported_score(metric: str, raw: int) -> float:
-    """The float score of a raw integer score: one correctly rounded operation."""
-    if metric == "l2":
-        return 0.0 - math.sqrt(raw) / SCALE  # 0.0 - x, not -x: a zero distance scores +0.0
-    return raw / (1 << 32)  # int / int: the exact quotient, correctly rounded once
-
-
-def id_key(record_id: str) -> bytes:
-    """Tie-break key: the id's UTF-8 bytes."""
-    return record_id.encode("utf-8")
-
-
-def top_k(
-    metric: str,
-    query: Sequence[int],
-    matrix: np.ndarray,
-    ids: Sequence[str],
-    k: int,
-) -> list[tuple[str, int]]:
-    """Reference exact top-k: (id, raw) pairs under the total order of this spec."""
-    scored = [(ids[i], raw_score(metric, query, row)) for i, row in enumerate(np.asarray(matrix).tolist())]
-    scored.sort(key=lambda t: (-rank_key(metric, t[1]), id_key(t[0])))
-    return scored[:k]
+__all__ = [
+    "INT64_MAX", "MAX_DIM", "METRICS", "NORM_BITS", "Q_MAX", "Q_MIN", "REGISTRY", "SCALE", "SPEC_VERSION",
+    "Metric", "check_dim", "check_metric", "get_metric", "id_key", "normalize", "normalize_row", "quantize",
+    "rank_key", "raw_score", "reported_score", "sort_key", "to_float64_matrix", "top_k",
+]

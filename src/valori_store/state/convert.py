@@ -1,7 +1,9 @@
-"""Float input to stored int32 rows through the kernels, with the spec's exact errors.
+"""Float input to stored int32 rows through the conversion kernel, with the spec's errors.
 
-The kernels only flag a bad row; on any flag the spec (:mod:`valori_store.spec`) is run
-on the input to raise the precise, index-naming error. Results equal the spec bit for bit.
+The kernel only flags a bad row; on any flag :func:`raise_for` runs the spec
+(:mod:`valori_store.spec`) on the input to raise the precise, index-naming error. Results
+equal the spec bit for bit: ``stored = normalize(quantize(x))`` under cosine, else
+``quantize(x)``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,17 @@ import numpy as np
 
 from valori_store import spec
 from valori_store.errors import ZeroVectorError
-from valori_store.kernels import SMALL_BATCH, normalize_rows, normalize_rows_serial, quantize_rows, quantize_rows_serial
-from valori_store.kernels.convert import BAD_VALUE, ZERO_VECTOR, ingest_rows, ingest_rows_serial, query_rows
+from valori_store.kernels import (
+    BAD_VALUE,
+    SMALL_BATCH,
+    ZERO_VECTOR,
+    convert_rows,
+    convert_rows_serial,
+    normalize_rows_serial,
+)
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_NO_ROWS = np.zeros((0, 0), dtype=np.int32)
 
 
 def float_rows(vectors: Any, dim: int) -> np.ndarray:
@@ -28,63 +37,32 @@ def float_rows(vectors: Any, dim: int) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def quantize(vectors: Any, dim: int) -> np.ndarray:
-    """:func:`spec.quantize` through the kernel (Q16.16 rows, not normalised)."""
-    x = float_rows(vectors, dim)
-    rows, status = (quantize_rows_serial if len(x) < SMALL_BATCH else quantize_rows)(x)
-    if status.any():
-        spec.quantize(x, dim)  # raises the error naming the offending index
-        raise AssertionError("quantize kernel and spec disagree")  # pragma: no cover
-    return rows
+def raise_for(status: np.ndarray, x: np.ndarray) -> None:
+    """Raise the spec's error for the first bad row of a kernel run (nothing if all are OK).
 
-
-def normalise(rows: np.ndarray, metric: str) -> np.ndarray:
-    """Q16.16 rows in stored form: :func:`spec.normalize` under cosine, else unchanged."""
-    if metric == "cosine" and len(rows):
-        normed, zero = (normalize_rows_serial if len(rows) < SMALL_BATCH else normalize_rows)(rows)
-        if zero.any():
-            raise _zero_vector(int(np.flatnonzero(zero)[0]))
-        return normed
-    return rows
-
-
-def stored_rows_into(x: np.ndarray, metric: str, out: np.ndarray, rowmax: np.ndarray) -> None:
-    """Write the stored form of float rows ``x`` (from :func:`float_rows`) into ``out``
-    and each row's max |value| into ``rowmax``; on error raise, leaving both unspecified."""
-    if not len(x):
+    Value errors come first, as the spec checks values before directions.
+    """
+    if not status.any():
         return
-    kernel = ingest_rows_serial if len(x) < SMALL_BATCH else ingest_rows
-    status = kernel(x, metric == "cosine", out, rowmax)
-    if status.any():
-        if (status == BAD_VALUE).any():  # value errors first, as the spec checks them first
-            spec.quantize(x, x.shape[1])
-            raise AssertionError("ingest kernel and spec disagree")  # pragma: no cover
-        raise _zero_vector(int(np.flatnonzero(status == ZERO_VECTOR)[0]))
+    if (status == BAD_VALUE).any():
+        spec.quantize(x, x.shape[1])  # raises the error naming the offending index
+        raise AssertionError("conversion kernel and spec disagree")  # pragma: no cover
+    raise zero_vector(int(np.flatnonzero(status == ZERO_VECTOR)[0]))
 
 
-def query_forms(vectors: Any, dim: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(Q16.16 rows as given, C-contiguous rows in stored form) of query vectors; equals
-    ``(quantize(v), normalise(quantize(v), metric))``, with the same errors."""
-    if (  # the common query: a C-ordered float array of the right width (no checks needed)
-        isinstance(vectors, np.ndarray) and vectors.dtype in _FLOATS and vectors.ndim in (1, 2)
-        and vectors.shape[-1] == dim and vectors.flags.c_contiguous
-    ):
-        x = vectors.reshape(-1, dim)
-    else:
-        x = float_rows(vectors, dim)
-    if len(x) >= SMALL_BATCH:
-        raw = quantize(x, dim)
-        return raw, np.ascontiguousarray(normalise(raw, metric))
-    raw, stored, status = query_rows(x, metric == "cosine")
-    if status.any():
-        if (status == BAD_VALUE).any():
-            spec.quantize(x, dim)
-            raise AssertionError("query kernel and spec disagree")  # pragma: no cover
-        raise _zero_vector(int(np.flatnonzero(status == ZERO_VECTOR)[0]))
-    return raw, stored
+def _kernel(n: int) -> Any:
+    return convert_rows_serial if n < SMALL_BATCH else convert_rows
 
 
-def stored_rows(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def stored_rows_into(x: np.ndarray, metric: spec.Metric, out: np.ndarray, rowmax: np.ndarray) -> None:
+    """Write the stored form of float rows ``x`` (from :func:`float_rows`) into ``out`` and
+    each row's max |value| into ``rowmax``; on error raise, leaving both unspecified."""
+    if len(x):
+        no_raw = np.zeros((0, x.shape[1]), dtype=np.int32)
+        raise_for(_kernel(len(x))(x, metric.normalised, no_raw, out, rowmax), x)
+
+
+def stored_rows(x: np.ndarray, metric: spec.Metric) -> tuple[np.ndarray, np.ndarray]:
     """(stored int32 rows, int64 row maxima) of float rows ``x`` in fresh arrays."""
     out = np.empty(x.shape, dtype=np.int32)
     rowmax = np.empty(len(x), dtype=np.int64)
@@ -92,7 +70,37 @@ def stored_rows(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return out, rowmax
 
 
-def _zero_vector(index: int) -> ZeroVectorError:
+def query_forms(vectors: Any, dim: int, metric: spec.Metric) -> tuple[np.ndarray, np.ndarray]:
+    """(Q16.16 rows as given, C-contiguous rows in stored form) of query vectors, with the
+    spec's errors."""
+    if (  # the common query: a C-ordered float array of the right width (no checks needed)
+        isinstance(vectors, np.ndarray) and vectors.dtype in _FLOATS and vectors.ndim in (1, 2)
+        and vectors.shape[-1] == dim and vectors.flags.c_contiguous
+    ):
+        x = vectors.reshape(-1, dim)
+    else:
+        x = float_rows(vectors, dim)
+    raw = np.empty(x.shape, dtype=np.int32)
+    stored = np.empty(x.shape, dtype=np.int32)
+    rowmax = np.empty(len(x), dtype=np.int64)
+    if len(x):
+        raise_for(_kernel(len(x))(x, metric.normalised, raw, stored, rowmax), x)
+    return raw, stored
+
+
+def stored_from_raw(raw: np.ndarray, metric: spec.Metric) -> np.ndarray:
+    """The stored form of Q16.16 rows (as receipts record queries): normalised under cosine."""
+    rows = np.ascontiguousarray(raw, dtype=np.int32).reshape(-1, raw.shape[-1])
+    if not metric.normalised or not len(rows):
+        return rows
+    normed, zero = normalize_rows_serial(rows)
+    if zero.any():
+        raise zero_vector(int(np.flatnonzero(zero)[0]))
+    return normed
+
+
+def zero_vector(index: int) -> ZeroVectorError:
+    """The error for a zero vector under cosine."""
     return ZeroVectorError(
         f"vector #{index} is zero (after rounding to Q16.16); the cosine metric needs a direction"
     )

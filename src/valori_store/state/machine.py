@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from valori_store.errors import CorruptFileError
-from valori_store.format import events, snapshot
+from valori_store.format import events
+from valori_store.format.frames import FILE_HEADER_SIZE, GENESIS, Frame, ScanResult, check_file_header, iter_frames
 from valori_store.records import Checkpoint
 from valori_store.state.table import RecordTable
-from valori_store.storage.filelog import FILE_HEADER_SIZE, GENESIS, Frame, ScanResult, check_file_header, iter_frames
 
 
 def apply(table: RecordTable, ev: events.Event) -> None:
@@ -21,6 +21,7 @@ def apply(table: RecordTable, ev: events.Event) -> None:
     elif isinstance(ev, (events.Restore, events.Write)):
         table.delete(ev.deletes)
         table.upsert(ev.upsert.ids, ev.upsert.rows, ev.upsert.texts, ev.upsert.metas)
+        table.upsert_plain(ev.plain.ids, ev.plain.texts, ev.plain.metas)
 
 
 @dataclass
@@ -28,13 +29,16 @@ class ReplayResult:
     """What a replay rebuilt and found."""
 
     table: RecordTable
-    metric: str
     checkpoints: list[Checkpoint] = field(default_factory=list)
     notes: list[tuple[int, events.Note]] = field(default_factory=list)
     events: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     scan: ScanResult | None = None
     checked_digests: int = 0
+
+    @property
+    def metric(self) -> str:
+        return self.table.metric.name
 
 
 def walk(
@@ -64,7 +68,7 @@ def walk(
             if result is not None:
                 raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
             dim = ev.dim
-            result = ReplayResult(RecordTable(ev.dim), ev.metric)
+            result = ReplayResult(RecordTable(ev.dim, ev.metric))
         else:
             assert result is not None
             apply(result.table, ev)
@@ -73,7 +77,7 @@ def walk(
         result.counts[name] = result.counts.get(name, 0) + 1
         result.events += 1
         if isinstance(ev, (events.CheckpointMark, events.Restore)) and check_digests:
-            actual = snapshot.state_digest(result.table, result.metric)
+            actual = result.table.state_digest()
             if actual != ev.digest:
                 raise CorruptFileError(
                     f"{what}: state digest recorded by {name} event {frame.seq} (offset {frame.offset}) "

@@ -3,6 +3,10 @@
 Columnar: one int32 matrix of stored Q16.16 rows plus parallel lists of ids, texts and
 canonical metadata bytes. Row positions depend on history (deletes move the last row
 into the hole) and are never exposed: everything ordered or hashed uses id order.
+
+A record without a vector (a *plain* record) has a zero row and its flag set in
+:attr:`RecordTable.plain_flags`; searches never rank it. The table owns its metric and its
+state digest (computed on demand, cached until the next change).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from valori_store.format import snapshot
 from valori_store.format.canonical import decode_metadata
+from valori_store.spec import Metric, get_metric
 from valori_store.state.growable import GrowableRows
 
 #: Growth factor of the matrix capacity. Capacity that is not yet written is never
@@ -26,10 +32,14 @@ MIN_CAPACITY = 64
 class RecordTable:
     """Rows of one store. Not thread-safe: the store serialises mutations."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, metric: Metric | str) -> None:
         self.dim = dim
+        self.metric = metric if isinstance(metric, Metric) else get_metric(metric)
         self._rows = GrowableRows((dim,), np.int32)
         self._rowmax = GrowableRows((), np.int64)
+        self._plain = GrowableRows((), np.uint8)
+        #: Number of records without a vector.
+        self.n_plain = 0
         #: An upper bound of max(rowmax[:n]) (exact after inserts; deletes leave it high),
         #: so a search can prove the int64 bound for every row at once.
         self.rowmax_bound = 0
@@ -39,6 +49,23 @@ class RecordTable:
         self.texts: list[str | None] = []
         self.metas: list[bytes] = []
         self._meta_dicts: list[dict[str, Any] | None] = []
+        self._digest: bytes | None = None
+
+    @classmethod
+    def from_content(cls, content: snapshot.Content) -> RecordTable:
+        """A table holding a decoded snapshot's records."""
+        table = cls(content.dim, content.metric)
+        if content.plain is None:
+            table.upsert(content.ids, content.rows, content.texts, content.metas)
+            return table
+        has = content.plain == 0
+        pick = np.flatnonzero(has).tolist()
+        table.upsert([content.ids[i] for i in pick], content.rows[has], [content.texts[i] for i in pick],
+                     [content.metas[i] for i in pick])
+        rest = np.flatnonzero(~has).tolist()
+        table.upsert_plain([content.ids[i] for i in rest], [content.texts[i] for i in rest],
+                           [content.metas[i] for i in rest])
+        return table
 
     @property
     def matrix(self) -> np.ndarray:
@@ -53,6 +80,11 @@ class RecordTable:
         """max |value| of each stored row (int64, parallel to ``matrix``): the overflow proof's input."""
         return self._rowmax.array
 
+    @property
+    def plain_flags(self) -> np.ndarray:
+        """uint8 per row, 1 for a record without a vector (parallel to ``matrix``)."""
+        return self._plain.array
+
     def __len__(self) -> int:
         return self.n
 
@@ -65,6 +97,7 @@ class RecordTable:
         new_cap = max(needed, int(cap * GROWTH) + 1, MIN_CAPACITY)
         self._rows.grow(new_cap, self.n)
         self._rowmax.grow(new_cap, self.n)
+        self._plain.grow(new_cap, self.n)
 
     def upsert(
         self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes]
@@ -72,6 +105,7 @@ class RecordTable:
         """Insert or overwrite records; inputs are already validated and canonical (ids unique)."""
         if len(ids) == 0:
             return
+        self._digest = None
         row_of = self.row_of
         if row_of.keys().isdisjoint(ids):  # the common case: every id is new (C-speed checks)
             n, base = len(ids), self.n
@@ -86,6 +120,26 @@ class RecordTable:
             self.rowmax[base : self.n] = _row_maxabs(rows)
             self._raise_bound(base, self.n)
             return
+        positions = self._place(ids, texts, metas)
+        rowmax = _row_maxabs(rows)
+        self.matrix[positions] = rows
+        self.rowmax[positions] = rowmax
+        self._set_plain(positions, 0)
+        self.rowmax_bound = max(self.rowmax_bound, int(rowmax.max()))
+
+    def upsert_plain(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
+        """Insert or overwrite records without a vector (validated, canonical, ids unique)."""
+        if len(ids) == 0:
+            return
+        self._digest = None
+        positions = self._place(ids, texts, metas)
+        self.matrix[positions] = 0
+        self.rowmax[positions] = 0
+        self._set_plain(positions, 1)
+
+    def _place(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> np.ndarray:
+        """Rows for ``ids`` (existing rows get the new text and metadata; new ids are appended)."""
+        row_of = self.row_of
         positions = np.empty(len(ids), dtype=np.int64)
         fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
         self.reserve(self.n + len(fresh))
@@ -105,14 +159,15 @@ class RecordTable:
         self.metas.extend(metas[k] for k in fresh)
         self._meta_dicts.extend([None] * len(fresh))
         self.n += len(fresh)
-        rowmax = _row_maxabs(rows)
-        if len(fresh) == len(ids):  # all new: one contiguous block
-            self.matrix[base : self.n] = rows
-            self.rowmax[base : self.n] = rowmax
-        else:
-            self.matrix[positions] = rows
-            self.rowmax[positions] = rowmax
-        self.rowmax_bound = max(self.rowmax_bound, int(rowmax.max()))
+        return positions
+
+    def _set_plain(self, positions: np.ndarray, flag: int) -> None:
+        """Set the no-vector flag of ``positions`` and keep :attr:`n_plain` exact."""
+        flags = self.plain_flags
+        before = int(flags[positions].sum()) if self.n_plain or flag else 0
+        if flag or before:
+            flags[positions] = flag
+            self.n_plain += int(flags[positions].sum()) - before
 
     def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
         """Append new records whose rows the caller already wrote in place.
@@ -123,6 +178,7 @@ class RecordTable:
         n, base = len(ids), self.n
         if base + n > self._rows.capacity:
             raise ValueError("append_written past the reserved rows")  # a caller bug, not input
+        self._digest = None
         self.row_of.update(zip(ids, range(base, base + n)))
         self.ids.extend(ids)
         self.texts.extend(texts)
@@ -138,15 +194,19 @@ class RecordTable:
     def delete(self, ids: Sequence[str]) -> int:
         """Remove present ids (missing ones ignored); returns how many were removed."""
         removed = 0
+        flags = self.plain_flags
         for rid in ids:
             row = self.row_of.pop(rid, None)
             if row is None:
                 continue
+            self._digest = None
             last = self.n - 1
+            self.n_plain -= int(flags[row])
             if row != last:
                 moved = self.ids[last]
                 self.matrix[row] = self.matrix[last]
                 self.rowmax[row] = self.rowmax[last]
+                flags[row] = flags[last]
                 self.ids[row] = moved
                 self.texts[row] = self.texts[last]
                 self.metas[row] = self.metas[last]
@@ -158,6 +218,7 @@ class RecordTable:
             self._meta_dicts.pop()
             self.matrix[last] = 0
             self.rowmax[last] = 0
+            flags[last] = 0
             self.n -= 1
             removed += 1
         return removed
@@ -166,6 +227,15 @@ class RecordTable:
     def maxabs(self) -> int:
         """max |value| over the stored rows (0 when empty); exact, unlike ``rowmax_bound``."""
         return int(self.rowmax[: self.n].max()) if self.n else 0
+
+    def has_vector(self, row: int) -> bool:
+        return not self.plain_flags[row]
+
+    def vector_rows(self) -> np.ndarray | None:
+        """Bool mask of the rows that have a vector, or None when every row has one."""
+        if not self.n_plain:
+            return None
+        return self.plain_flags[: self.n] == 0
 
     def metadata_dict(self, row: int) -> dict[str, Any]:
         """Parsed metadata of a row (cached; callers must not mutate it)."""
@@ -183,6 +253,29 @@ class RecordTable:
         """Row indices sorted by id UTF-8 bytes: the canonical record order."""
         keyed = sorted((rid.encode("utf-8"), row) for row, rid in enumerate(self.ids))
         return [row for _, row in keyed]
+
+    # ------------------------------------------------------------------ canonical form
+    def content(self) -> snapshot.Content:
+        """The records as snapshot content, in id order (copies)."""
+        order = self.id_order()
+        rows = self.matrix[order] if order else np.zeros((0, self.dim), dtype=np.int32)
+        plain = self.plain_flags[order] if self.n_plain else None
+        return snapshot.Content(self.dim, self.metric.name, [self.ids[r] for r in order], rows,
+                                [self.texts[r] for r in order], [self.metas[r] for r in order], plain)
+
+    def state_digest(self) -> bytes:
+        """The 32-byte state digest (SHA-256 of the canonical snapshot), cached until a change.
+
+        Readers holding a shared lock may fill the cache concurrently: they compute the same
+        value, and no writer runs while they hold the lock.
+        """
+        digest = self._digest
+        if digest is None:
+            digest = self._digest = snapshot.state_digest(self.content())
+        return digest
+
+    def state_hash(self) -> str:
+        return self.state_digest().hex()
 
 
 def _row_maxabs(rows: np.ndarray) -> np.ndarray:

@@ -1,184 +1,14 @@
-"""The append-only, framed, checksummed, hash-chained event log.
-
-File layout: a 16-byte header (``"VALORILG"``, u16 version, 6 zero bytes) then frames::
-
-    "VF" | u8 kind | u8 flags=0 | u32 payload_len | u64 seq      (16-byte frame header)
-    u32 CRC-32 of those 16 bytes
-    payload
-    32-byte chain hash  h_n = SHA-256("valori-log-v1\\0" || h_{n-1} || frame header || payload)
-    u32 total frame length (for backward scans)
-
-``h_{-1}`` is 32 zero bytes. The same operations give the same log bytes in memory and
-on disk. Recovery rule (docs/format.md): a torn write is fewer than 20 bytes after the
-last good frame, a zero-filled tail, a frame whose valid header says it runs past the
-end of the file, or a complete final frame whose sequence number, chain hash or trailing
-length is wrong; it is cut off with a warning. Anything else (a damaged header with
-data after it, any damaged frame that is not the last) is corruption and raises
-CorruptFileError with the offset.
-"""
+"""The event log file appended to in place (:class:`FileLog`), and the in-memory stores'
+spilled log. The byte layout is :mod:`valori_store.format.frames`."""
 
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 import threading
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
-from valori_store.errors import CorruptFileError, FormatVersionError
-from valori_store.format import digests
-
-FILE_MAGIC = b"VALORILG"
-FILE_VERSION = 1
-FILE_HEADER = FILE_MAGIC + FILE_VERSION.to_bytes(2, "little") + bytes(6)
-FILE_HEADER_SIZE = len(FILE_HEADER)  # 16
-FRAME_HEAD = struct.Struct("<2sBBIQ")  # 16 bytes
-FRAME_MAGIC = b"VF"
-CRC = struct.Struct("<I")
-CHAIN_SIZE = 32
-OVERHEAD = FRAME_HEAD.size + CRC.size + CHAIN_SIZE + CRC.size  # 56 bytes per frame
-GENESIS = bytes(CHAIN_SIZE)
-
-
-Buffer = bytes | memoryview
-
-
-def chain_next(prev: bytes, head: bytes, payload: Buffer | list[Buffer]) -> bytes:
-    """h_n from h_{n-1}, the 16-byte frame header and the payload (one buffer or its parts)."""
-    h = digests.tagged(digests.LOG)
-    h.update(prev)
-    h.update(head)
-    for part in payload if isinstance(payload, list) else [payload]:
-        h.update(part)
-    return h.digest()
-
-
-def frame_parts(seq: int, kind: int, payload: Buffer | list[Buffer], prev_chain: bytes) -> tuple[bytes, bytes]:
-    """(frame header + its CRC, new chain hash); the frame is header, payload, chain, length."""
-    size = sum(len(p) for p in payload) if isinstance(payload, list) else len(payload)
-    head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, size, seq)
-    return head + CRC.pack(zlib.crc32(head)), chain_next(prev_chain, head, payload)
-
-
-def encode_frame(seq: int, kind: int, payload: bytes, prev_chain: bytes) -> tuple[bytes, bytes]:
-    """Frame bytes and the new chain hash."""
-    head, chain = frame_parts(seq, kind, payload, prev_chain)
-    return b"".join((head, payload, chain, CRC.pack(OVERHEAD + len(payload)))), chain
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One parsed frame; ``offset``/``end`` are byte positions in the log."""
-
-    seq: int
-    kind: int
-    payload: memoryview
-    chain: bytes
-    offset: int
-    end: int
-
-
-#: ``ScanResult.torn_reason`` prefix of a complete final frame that fails its checks (as
-#: opposed to a frame cut short): recovery cuts both, ``verify`` reports this one as a problem.
-DAMAGED_FINAL = "a damaged final frame"
-
-
-@dataclass
-class ScanResult:
-    """Outcome of scanning a log: good frames, where they end, and any torn tail."""
-
-    frames: list[Frame]
-    good_end: int
-    torn_bytes: int
-    torn_reason: str | None
-    last_chain: bytes
-    next_seq: int = 0
-
-
-def check_file_header(data: bytes | memoryview, what: str) -> None:
-    if len(data) < FILE_HEADER_SIZE:
-        raise CorruptFileError(f"{what}: {len(data)} bytes is too short for a valori log header")
-    if bytes(data[:8]) != FILE_MAGIC:
-        raise CorruptFileError(f"{what}: not a valori log (bad magic at offset 0)")
-    version = int.from_bytes(bytes(data[8:10]), "little")
-    if any(bytes(data[10:16])):
-        raise CorruptFileError(f"{what}: reserved log header bytes are not zero")
-    if version != FILE_VERSION:
-        raise FormatVersionError(f"{what}: log file version {version} is not supported (this valori-store reads {FILE_VERSION})")
-
-
-def iter_frames(
-    data: bytes | memoryview, what: str, start: int = FILE_HEADER_SIZE, prev_chain: bytes = GENESIS,
-    first_seq: int = 0, base: int = 0,
-) -> Iterator[Frame | ScanResult]:
-    """Yield each valid frame from ``start``; the last item is the ScanResult.
-
-    ``data`` may be a tail of the log that begins at file offset ``base``: offsets in
-    frames, results and errors are file offsets either way.
-    """
-    view = memoryview(data)
-    size = len(view)
-    pos, chain, seq = start, prev_chain, first_seq
-    while pos < size:
-        remaining = size - pos
-        torn = None
-        if remaining < FRAME_HEAD.size + CRC.size:
-            torn = "a frame header cut short"
-        else:
-            head = bytes(view[pos : pos + FRAME_HEAD.size])
-            (crc,) = CRC.unpack_from(view, pos + FRAME_HEAD.size)
-            if zlib.crc32(head) != crc:
-                if not any(view[pos:]):
-                    torn = "a zero-filled tail"
-                else:
-                    raise CorruptFileError(f"{what}: frame header checksum mismatch at offset {base + pos}")
-            else:
-                magic, kind, flags, length, fseq = FRAME_HEAD.unpack(head)
-                end = pos + OVERHEAD + length
-                if magic != FRAME_MAGIC or flags != 0:
-                    raise CorruptFileError(f"{what}: bad frame marker at offset {base + pos}")
-                if end > size:
-                    torn = f"a frame of {OVERHEAD + length} bytes cut short"
-                else:
-                    body_at = pos + FRAME_HEAD.size + CRC.size
-                    payload = view[body_at : body_at + length]
-                    stored_chain = bytes(view[body_at + length : body_at + length + CHAIN_SIZE])
-                    (total,) = CRC.unpack_from(view, end - CRC.size)
-                    expect = chain_next(chain, head, payload)
-                    problem = None
-                    if fseq != seq:
-                        problem = f"sequence number {fseq} where {seq} was expected"
-                    elif stored_chain != expect:
-                        problem = "hash chain mismatch (payload or order altered)"
-                    elif total != OVERHEAD + length:
-                        problem = "trailing length mismatch"
-                    if problem is not None:
-                        if end == size:
-                            torn = f"{DAMAGED_FINAL} ({problem})"
-                        else:
-                            raise CorruptFileError(f"{what}: {problem} in frame {seq} at offset {base + pos}")
-                    else:
-                        yield Frame(seq, kind, payload, expect, base + pos, base + end)
-                        chain, pos, seq = expect, end, seq + 1
-                        continue
-        yield ScanResult([], base + pos, size - pos, torn, chain, seq)
-        return
-    yield ScanResult([], base + pos, 0, None, chain, seq)
-
-
-def scan(data: bytes | memoryview, what: str, **kwargs: object) -> ScanResult:
-    """Collect every valid frame (see :func:`iter_frames`)."""
-    frames: list[Frame] = []
-    for item in iter_frames(data, what, **kwargs):  # type: ignore[arg-type]
-        if isinstance(item, Frame):
-            frames.append(item)
-        else:
-            item.frames = frames
-            return item
-    raise AssertionError("unreachable")
+from valori_store.format.frames import CRC, FILE_HEADER, FILE_HEADER_SIZE, GENESIS, OVERHEAD, Buffer, frame_parts
 
 
 def spill_log() -> FileLog:
@@ -251,9 +81,17 @@ class FileLog:
         return self.next_seq - 1
 
     def read_all(self) -> bytes:
+        """The log's bytes up to the last appended frame (``pread``: safe for concurrent readers)."""
         self.fh.flush()
-        self.fh.seek(0)
-        return self.fh.read(self.end)
+        fd, size = self.fh.fileno(), self.end
+        parts, pos = [], 0
+        while pos < size:
+            chunk = os.pread(fd, min(size - pos, 1 << 30), pos)
+            if not chunk:
+                break
+            parts.append(chunk)
+            pos += len(chunk)
+        return b"".join(parts) if len(parts) != 1 else parts[0]
 
     def size(self) -> int:
         return self.end

@@ -1,140 +1,170 @@
-"""ValoriStore: the deterministic vector store (in memory or durable in a directory).
+"""The core store facade: validates arguments and forwards to the layer that owns the work.
 
-Every mutation is one event: validated completely first, appended to the event log,
-then applied, so a failing call changes nothing. Mutations are serialised by a
-readers-writer lock; searches share it and run concurrently (the kernels release the GIL).
+:class:`Store` is everything a store does with its own state: constructors, mutations
+(:mod:`.writes`), reads and searches (:mod:`valori_store.query`), checkpoints and restore
+(:mod:`.checkpoints`), notes, read views and durability. Receipt verification, sessions
+and log verification live above, in :mod:`valori_store.history`;
+:class:`valori_store.ValoriStore` adds them to this class.
+
+Every mutation is one event: validated completely first, appended to the event log, then
+applied, so a failing call changes nothing. Mutations are serialised by a readers-writer
+lock; searches share it and run concurrently (the kernels release the GIL).
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
-import uuid
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from fractions import Fraction
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
 from valori_store import spec
-from valori_store.errors import ClosedError, CorruptFileError, IdError, InputError, NotFoundError, ValoriError
+from valori_store.errors import CorruptFileError, InputError, NotFoundError
 from valori_store.format import events, snapshot
-from valori_store.format.canonical import (
-    canonical_json,
-    canonical_metadata_batch,
-    check_id_list,
-    check_ids,
-    check_text,
-    decode_metadata,
-)
-from valori_store.history import receipts, sessions
-from valori_store.query import mmr, retrieval
-from valori_store.query.filters import split_ids
-from valori_store.records import Checkpoint, Hit, Record
-from valori_store.state import convert as conversion
-from valori_store.state import machine
-from valori_store.state.scratch import release_scratch
+from valori_store.format.canonical import canonical_json, decode_metadata
+from valori_store.query import receipt as receipts
+from valori_store.query.filter import Filter
+from valori_store.query.query import Query, check_k, hits, parse_queries
+from valori_store.query.relevance import relevance
+from valori_store.records import Annotation, Checkpoint, Hit, Record
 from valori_store.state.table import RecordTable
-from valori_store.storage import directory
+from valori_store.state.validate import check_id_list
+from valori_store.storage import layout, recovery
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.filelog import FileLog, spill_log
-from valori_store.store.rwlock import ReadWriteLock
+from valori_store.storage.layout import exists
+from valori_store.storage.lock import release_lock
+from valori_store.store import checkpoints, writes
+from valori_store.store.live import Live
 
 DURABILITY = ("fsync", "batch", "none")
 
 
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise InputError(f"k must be a non-negative int, got {k!r}")
-    return int(k)
+@dataclass(frozen=True)
+class StateView:
+    """A consistent view of a store's state: ``table`` after event ``seq`` (do not mutate).
 
-
-def _check_lengths(name: str, values: Sequence[Any] | None, n: int) -> None:
-    if values is not None and len(values) != n:
-        raise InputError(f"{name} has {len(values)} entries but {n} vectors were given; pass one per vector")
-
-
-class ValoriStore:
-    """A deterministic vector store.
-
-    ``ValoriStore(dim, metric)`` keeps its records in memory (its event log is spilled to an
-    unlinked temporary file, so history does not double resident memory);
-    :meth:`open` keeps the log and checkpoint images in a directory and recovers them.
-    Stored vectors are Q16.16 int32; under ``cosine`` they are integer-normalised at
-    ingest. Results are ordered by score descending, then id ascending (UTF-8 bytes).
+    From :meth:`Store.view` it is valid inside the ``with`` block only (the read lock is
+    held), and :meth:`read_log` gives the log up to ``seq``; from :meth:`Store.state_at` it
+    is a copy that stays valid (and has no log).
     """
+
+    table: RecordTable
+    seq: int
+    log: FileLog | None = None
+
+    @property
+    def state_hash(self) -> str:
+        return self.table.state_hash()
+
+    def read_log(self) -> bytes:
+        """The event log's bytes up to ``seq`` (views from :meth:`Store.view` only)."""
+        if self.log is None:
+            raise InputError("this view has no log (it is a copy from state_at)")
+        return self.log.read_all()
+
+
+class Store:
+    """A deterministic vector store (the core; use :class:`valori_store.ValoriStore`).
+
+    ``Store(dim, metric)`` keeps its records in memory (its event log is spilled to an
+    unlinked temporary file, so history does not double resident memory); :meth:`open`
+    keeps the log and checkpoint images in a directory and recovers them. Stored vectors
+    are Q16.16 int32; under ``cosine`` they are integer-normalised at ingest. Results are
+    ordered by score descending, then id ascending (UTF-8 bytes).
+    """
+
+    _live: Live
 
     def __init__(self, dim: int, metric: str = "cosine") -> None:
         dim = spec.check_dim(dim)
         metric = spec.check_metric(metric)
         log = spill_log()
         log.append(events.CREATE, events.encode(events.Create(dim, metric)))
-        self._setup(RecordTable(dim), metric, log, [], None, None)
+        self._live = Live(RecordTable(dim, metric), log, [], [])
 
-    def _setup(
-        self, table: RecordTable, metric: str, log: FileLog, checkpoints: list[Checkpoint],
-        root: Path | None, lock_fd: int | None, notes: list[tuple[int, events.Note]] | None = None,
-    ) -> None:
-        self._table = table
-        self._metric = metric
-        self._log = log
-        self._checkpoints = checkpoints
-        self._notes: list[tuple[int, events.Note]] = list(notes or [])
-        self._root = root
-        self._lock_fd = lock_fd
-        self._lock = ReadWriteLock()
-        self._digest: bytes | None = None
-        self._closed = False
+    @classmethod
+    def _from_live(cls, live: Live) -> Any:
+        store = cls.__new__(cls)
+        store._live = live
+        return store
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def open(
         cls, path: str | os.PathLike[str], dim: int | None = None, metric: str | None = None,
         durability: str = "fsync",
-    ) -> ValoriStore:
+    ) -> Any:
         """Open (or create, when ``dim`` is given) a durable store in directory ``path``.
 
         ``dim`` and ``metric`` are read back from an existing store; passing different
         ones raises InputError. ``durability``: ``fsync`` (each write is on disk when the
         call returns), ``batch`` (a background fsync every 64 writes / 64 MiB; a blocking one
-        at checkpoints, ``sync()`` and close),
-        ``none`` (left to the OS). A second writer on the same directory gets LockedError.
+        at checkpoints, ``sync()`` and close), ``none`` (left to the OS). A second writer on
+        the same directory gets LockedError.
         """
         if durability not in DURABILITY:
             raise InputError(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
         root = Path(path)
         if root.exists() and not root.is_dir():
             raise InputError(f"{root} is a file; ValoriStore.open takes a directory (use ValoriStore.load for snapshots)")
-        if directory.exists(root):
-            rec = directory.recover(
-                root, durability, None if dim is None else spec.check_dim(dim),
-                None if metric is None else spec.check_metric(metric),
-            )
+        if exists(root):
+            rec = recovery.recover(root, durability, None if dim is None else spec.check_dim(dim),
+                                   None if metric is None else spec.check_metric(metric))
         else:
             if dim is None:
                 raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
-            rec = directory.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
-        store = cls.__new__(cls)
-        store._setup(rec.table, rec.metric, rec.log, rec.checkpoints, root, rec.lock_fd, rec.notes)
+            rec = recovery.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
+        assert rec.log is not None
+        store = cls._from_live(Live(rec.table, rec.log, rec.checkpoints, rec.notes, root, rec.lock_fd))
         store.recovered_dropped_bytes = rec.dropped_bytes
         return store
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> ValoriStore:
+    def open_readonly(cls, path: str | os.PathLike[str], recovered: recovery.Recovered | None = None) -> Any:
+        """A read-only store over a directory (its head state; no lock taken, nothing
+        written, a torn tail only reported) or a snapshot file. Searches, receipts (bound to
+        the directory's own log positions), notes and history work; every mutation raises
+        ReadOnlyError. ``recovered``: the directory's :func:`recovery.recover_readonly`, if
+        the caller already has it."""
+        p = Path(path)
+        if layout.classify(p) == layout.SNAPSHOT:
+            store = cls.load(p)
+            store._live.read_only = True
+            return store
+        rec = recovered if recovered is not None else recovery.recover_readonly(p)
+        assert rec.view is not None
+        view = rec.view
+        log = FileLog(open(view.path, "rb"), view.good_end, view.chain, view.events, "none", durable=False)
+        return cls._from_live(Live(rec.table, log, rec.checkpoints, rec.notes, p, read_only=True))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Any:
         """An in-memory store holding a snapshot's content (digest and lengths verified)."""
-        table, metric = snapshot.decode(data)
-        store = cls(table.dim, metric)
-        if table.n:  # the log records the content as one upsert, in id order (the table is built)
-            ev = events.Upsert(table.ids, table.matrix[: table.n], table.texts, table.metas)
-            store._log.append(ev.kind, events.encode_parts(ev))
-            store._table = table
+        table = RecordTable.from_content(snapshot.decode(data))
+        store = cls(table.dim, table.metric.name)
+        live = store._live
+        if table.n:  # the log records the content as one event, in id order (the table is built)
+            content = table.content()
+            if content.plain is None:
+                ev: events.Event = events.Upsert(content.ids, content.rows, content.texts, content.metas)
+            else:
+                has = [i for i, f in enumerate(content.plain.tolist()) if not f]
+                no = [i for i, f in enumerate(content.plain.tolist()) if f]
+                ev = events.Write([], events.Upsert([content.ids[i] for i in has], content.rows[has],
+                                                    [content.texts[i] for i in has], [content.metas[i] for i in has]),
+                                  events.Plain([content.ids[i] for i in no], [content.texts[i] for i in no],
+                                               [content.metas[i] for i in no]))
+            live.log.append(ev.kind, events.encode_parts(ev))
+            live.table = table
         return store
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ValoriStore:
+    def load(cls, path: str | os.PathLike[str]) -> Any:
         """Load a snapshot file written by :meth:`save` into a new in-memory store."""
         p = Path(path)
         try:
@@ -151,78 +181,43 @@ class ValoriStore:
     # ------------------------------------------------------------------ properties
     @property
     def dim(self) -> int:
-        return self._table.dim
+        return self._live.table.dim
 
     @property
     def metric(self) -> str:
-        return self._metric
+        return self._live.table.metric.name
 
     @property
     def path(self) -> Path | None:
         """The store directory, or None for an in-memory store."""
-        return self._root
+        return self._live.root
 
     @property
     def durability(self) -> str | None:
-        return self._log.durability if self._log.durable else None
+        log = self._live.log
+        return log.durability if log.durable else None
 
     @property
     def log_length(self) -> int:
         """Number of events in the log (the create event included)."""
-        return self._log.next_seq
+        return self._live.log.next_seq
+
+    @property
+    def read_only(self) -> bool:
+        """True for a store opened read-only (every mutation raises ReadOnlyError)."""
+        return self._live.read_only
 
     def __len__(self) -> int:
-        return self._table.n
+        return self._live.table.n
 
     def __contains__(self, record_id: object) -> bool:
-        return isinstance(record_id, str) and record_id in self._table.row_of
+        return isinstance(record_id, str) and record_id in self._live.table.row_of
 
     def __repr__(self) -> str:
-        where = f"path={str(self._root)!r}" if self._root else "in memory"
+        where = f"path={str(self.path)!r}" if self.path else "in memory"
         return f"ValoriStore(dim={self.dim}, metric={self.metric!r}, records={len(self)}, {where})"
 
-    def ids(self) -> list[str]:
-        """Every id, in canonical order (ascending UTF-8 bytes)."""
-        with self._lock.read():
-            t = self._table
-            return [t.ids[r] for r in t.id_order()]
-
-    # ------------------------------------------------------------------ input preparation
-    def _auto_ids(self, n: int) -> list[str]:
-        """Deterministic UUID-shaped ids from the log's chain hash (same history, same ids)."""
-        base = self._log.chain
-        out = []
-        for i in range(n):
-            digest = hashlib.blake2b(base + i.to_bytes(8, "little"), digest_size=16, person=b"valori-auto-id").digest()
-            out.append(str(uuid.UUID(bytes=digest, version=4)))
-        return out
-
     # ------------------------------------------------------------------ mutations
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("this store is closed; open it again")
-
-    def _commit(self, ev: events.Event, in_place: bool = False) -> int:
-        """Append to the log, then apply (the caller holds the write lock). The one path
-        every mutation takes.
-
-        Memory for new rows is reserved first, so once the event is in the log, applying
-        it cannot fail half-way and leave the live state behind the log. ``in_place``: ``ev``
-        is an Upsert of new ids whose rows the caller already wrote into the free rows at
-        the end of the matrix (see :meth:`_commit_upsert`).
-        """
-        upsert = ev.upsert if isinstance(ev, (events.Restore, events.Write)) else ev
-        if isinstance(upsert, events.Upsert) and not in_place:
-            self._table.reserve(self._table.n + len(upsert.ids))
-        seq = self._log.append(ev.kind, events.encode_parts(ev))
-        if in_place:
-            assert isinstance(ev, events.Upsert)
-            self._table.append_written(ev.ids, ev.texts, ev.metas)
-        else:
-            machine.apply(self._table, ev)
-        self._digest = None
-        return seq
-
     def upsert(
         self, vectors: Any, ids: Sequence[str] | None = None, texts: Sequence[str | None] | None = None,
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
@@ -237,120 +232,74 @@ class ValoriStore:
             raise InputError("upsert needs vectors: a (n, dim) array or a list of n vectors")
         return self.write(vectors=vectors, ids=ids, texts=texts, metadatas=metadatas)
 
-    def _prepare_upsert(
-        self, vectors: Any, ids: Sequence[str] | None, texts: Sequence[str | None] | None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None,
-    ) -> tuple[np.ndarray, list[str] | None, list[str | None], list[bytes]]:
-        """Check an upsert's input (nothing changes): float rows, ids, texts, metadata bytes.
-
-        The float rows are converted to stored form later, under the write lock (see
-        :meth:`_commit_upsert`), and raise there if a value is bad.
-        """
-        x = conversion.float_rows(vectors, self.dim)
-        n = len(x)
-        try:
-            for name, values in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
-                if values is not None and (isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__")):
-                    raise InputError(f"{name} must be a list with one entry per vector, got {type(values).__name__}")
-                _check_lengths(name, values, n)
-            given = None if ids is None else check_ids(ids)
-            if given is not None and len(set(given)) != n:
-                seen: set[str] = set()
-                for rid in given:
-                    if rid in seen:
-                        raise IdError(f"id {rid!r} appears twice in one upsert; ids in a batch must be unique")
-                    seen.add(rid)
-            text_list = [None] * n if texts is None else [check_text(t, k) for k, t in enumerate(texts)]
-            metas = [b"{}"] * n if metadatas is None else canonical_metadata_batch(metadatas)
-        except ValoriError:
-            conversion.stored_rows(x, self._metric)  # bad vector values are reported first
-            raise
-        return x, given, text_list, metas
-
-    def _commit_upsert(
-        self, present: list[str], ids: list[str], x: np.ndarray, texts: list[str | None], metas: list[bytes]
-    ) -> int:
-        """Convert, log and apply an upsert (after deleting ``present``); caller holds the write lock.
-        Returns the batch's size in bytes, for :func:`release_scratch`.
-
-        When nothing is deleted and every id is new (plain ingest), the rows are converted
-        straight into the free rows at the end of the matrix, which readers never see
-        (they stop at ``n``); a failure re-zeroes them, so nothing changes.
-        """
-        t = self._table
-        if present or not t.row_of.keys().isdisjoint(ids):
-            rows, _ = conversion.stored_rows(x, self._metric)
-            upsert = events.Upsert(ids, rows, texts, metas)
-            self._commit(events.Write(present, upsert) if present else upsert)
-            return 2 * rows.nbytes  # the stored rows (a scratch copy here) and the payload
-        base = t.n
-        t.reserve(base + len(ids))
-        rows, rowmax = t.matrix[base : base + len(ids)], t.rowmax[base : base + len(ids)]
-        try:
-            conversion.stored_rows_into(x, self._metric, rows, rowmax)
-            self._commit(events.Upsert(ids, rows, texts, metas), in_place=True)
-        except BaseException:
-            rows[:] = 0
-            rowmax[:] = 0
-            raise
-        return rows.nbytes + sum(map(len, metas))  # the batch's vectors and metadata
+    def upsert_plain(
+        self, ids: Sequence[str], texts: Sequence[str | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Insert or overwrite records *without a vector*: found by :meth:`get` and
+        :meth:`select`, never ranked by a search. Atomic like :meth:`upsert`."""
+        return self.write(plain_ids=ids, plain_texts=texts, plain_metadatas=metadatas)
 
     def write(
         self, *, delete: Iterable[str] = (), vectors: Any = None, ids: Sequence[str] | None = None,
         texts: Sequence[str | None] | None = None, metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        plain_ids: Sequence[str] | None = None, plain_texts: Sequence[str | None] | None = None,
+        plain_metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> list[str]:
-        """Delete ``delete`` then upsert the given records, as ONE atomic event.
+        """Delete ``delete``, then upsert the given records, as ONE atomic event.
 
-        Either both happen or neither (also across a crash: it is one log record). Missing
-        ids in ``delete`` are ignored; an id both deleted and upserted ends up upserted.
-        With only deletes or only upserts it logs exactly what :meth:`delete` /
-        :meth:`upsert` would. Returns the upserted ids.
+        Either all of it happens or none (also across a crash: it is one log record).
+        Missing ids in ``delete`` are ignored; an id both deleted and upserted ends up
+        upserted. ``plain_*`` are records without a vector (see :meth:`upsert_plain`). With
+        only deletes or only upserts it logs exactly what :meth:`delete` / :meth:`upsert`
+        would. Returns the upserted ids (records with vectors first).
         """
-        wanted = check_id_list(delete)
-        if vectors is None:
-            if ids is not None or texts is not None or metadatas is not None:
-                raise InputError("write got ids/texts/metadatas without vectors")
-            self.delete(wanted)
-            return []
-        x, given, text_list, metas = self._prepare_upsert(vectors, ids, texts, metadatas)
-        n = len(x)
-        with self._lock.write():
-            self._check_open()
-            present = sorted({i for i in wanted if i in self._table.row_of}, key=lambda s: s.encode("utf-8"))
-            final_ids = [] if n == 0 else (given if given is not None else self._auto_ids(n))
-            scratch = 0
-            if n:
-                scratch = self._commit_upsert(present, final_ids, x, text_list, metas)
-            elif present:
-                self._commit(events.Delete(present))
-        del x, metas
-        release_scratch(scratch)
-        return list(final_ids)
+        if vectors is None and (ids is not None or texts is not None or metadatas is not None):
+            raise InputError("write got ids/texts/metadatas without vectors")
+        if plain_ids is None and (plain_texts is not None or plain_metadatas is not None):
+            raise InputError("write got plain_texts/plain_metadatas without plain_ids")
+        live = self._live
+        prepared = None if vectors is None else writes.prepare_upsert(live, vectors, ids, texts, metadatas)
+        plain = None if plain_ids is None else writes.prepare_plain(plain_ids, plain_texts, plain_metadatas)
+        return writes.write(live, delete, prepared, plain)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove records by id; missing ids are ignored. Returns how many were removed."""
-        wanted = check_id_list(ids)
-        with self._lock.write():
-            self._check_open()
-            present = sorted({i for i in wanted if i in self._table.row_of}, key=lambda s: s.encode("utf-8"))
-            if not present:
-                return 0
-            self._commit(events.Delete(present))
-            return len(present)
+        return writes.delete(self._live, ids)
 
     # ------------------------------------------------------------------ reads
     def _record(self, row: int) -> Record:
-        t = self._table
-        vec = t.matrix[row].copy()
-        vec.flags.writeable = False
+        t = self._live.table
+        vec = None
+        if t.has_vector(row):
+            vec = t.matrix[row].copy()
+            vec.flags.writeable = False
         return Record(t.ids[row], vec, t.texts[row], decode_metadata(t.metas[row]))
+
+    def ids(self) -> list[str]:
+        """Every id, in canonical order (ascending UTF-8 bytes)."""
+        with self._live.lock.read():
+            t = self._live.table
+            return [t.ids[r] for r in t.id_order()]
 
     def get(self, ids: Iterable[str]) -> list[Record]:
         """Records for the ids that exist, in input order (missing ids are skipped)."""
         wanted = check_id_list(ids)
-        with self._lock.read():
-            rows = [self._table.row_of.get(i) for i in wanted]
+        with self._live.lock.read():
+            rows = [self._live.table.row_of.get(i) for i in wanted]
             return [self._record(r) for r in rows if r is not None]
+
+    def _selected_rows(self, filter: Mapping[str, Any] | None, limit: int | None, offset: int) -> Iterator[int]:
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InputError(f"offset must be an int >= 0, got {offset!r}")
+        if limit is not None:
+            limit = check_k(limit, "limit")
+        flt = Filter.compile(filter)
+        with self._live.lock.read():
+            self._live.check_open()
+            rows = flt.rows(self._live.table)
+            end = None if limit is None else offset + limit
+            yield from rows[offset:end]
 
     def select(
         self, filter: Mapping[str, Any] | None = None, limit: int | None = None, offset: int = 0
@@ -359,234 +308,137 @@ class ValoriStore:
 
         One consistent view (taken under the read lock); ``offset``/``limit`` page through it.
         """
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InputError(f"offset must be an int >= 0, got {offset!r}")
-        if limit is not None:
-            limit = _check_k(limit)
-        split_ids(filter)
-        with self._lock.read():
-            self._check_open()
-            t = self._table
-            mask = retrieval.mask(t, filter)
-            order = t.id_order()
-            rows = [r for r in order if mask[r]] if mask is not None else list(order)
-            end = None if limit is None else offset + limit
-            return [self._record(r) for r in rows[offset:end]]
+        rows = self._selected_rows(filter, limit, offset)
+        with self._live.lock.read():
+            return [self._record(r) for r in list(rows)]
 
-    def _prepare_query(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(Q16.16 rows as given, rows in stored form: normalised under cosine)."""
-        return conversion.query_forms(vectors, self.dim, self._metric)
+    def select_ids(self, filter: Mapping[str, Any] | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[str]:
+        """Ids of the records passing ``filter``, in id order (like :meth:`select`, no decoding)."""
+        ids = self._live.table.ids
+        return [ids[r] for r in list(self._selected_rows(filter, limit, offset))]
 
-    def _live_state_hash(self) -> str:
-        """State hash under a held (read or write) lock; readers may fill the cache, since
-        no writer can run while they hold the lock and every reader computes the same value."""
-        digest = self._digest
-        if digest is None:
-            digest = self._digest = snapshot.state_digest(self._table, self._metric)
-        return digest.hex()
-
-    def _receipts(
-        self, raw_rows: np.ndarray, rankings: list[list[tuple[int, int]]], k: int,
-        filter: Mapping[str, Any] | None, mode: str = "search", fetch_k: int | None = None,
-        lam: Fraction | None = None,
-    ) -> list[receipts.Receipt]:
-        """Receipts for searches just run on the live table (caller holds the read lock)."""
-        digest = bytes.fromhex(self._live_state_hash())
-        seq = self._log.next_seq - 1
-        ids = self._table.ids
-        return [
-            receipts.make(state_digest=digest, seq=seq, metric=self._metric, query=row, k=k, filter=filter,
-                          ranked=[(ids[r], raw) for r, raw in ranked], mode=mode, fetch_k=fetch_k, lam=lam)
-            for row, ranked in zip(raw_rows, rankings)
-        ]
-
-    def _run_search(self, vector: Any, k: int, filter: Mapping[str, Any] | None, want: bool
-                    ) -> tuple[list[Hit], receipts.Receipt | None]:
-        k = _check_k(k)
-        raw, query = self._prepare_query(vector)
-        if len(query) != 1:
-            raise InputError(f"search takes one vector; got {len(query)} (use search_batch)")
-        split_ids(filter)  # validate before taking the lock
-        with self._lock.read():
-            self._check_open()
-            ranked = retrieval.rank(self._table, self._metric, query[0], k, filter)
-            receipt = None
+    # ------------------------------------------------------------------ searches
+    def _search(self, queries: list[Query], want: bool) -> tuple[list[list[Hit]], list[receipts.Receipt] | None]:
+        live = self._live
+        with live.lock.read():
+            live.check_open()
+            table = live.table
+            rankings = Query.run_batch(queries, table) if len(queries) != 1 else [queries[0].run(table)]
+            made = None
             if want or receipts.recording():
-                receipt = self._receipts(raw, [ranked], k, filter)[0]
-                receipts.emit([receipt], self)
-            return retrieval.hits(self._table, self._metric, ranked), receipt
+                digest, seq = table.state_digest(), live.seq
+                made = [receipts.make(q, [(table.ids[r], raw) for r, raw in ranked], metric=table.metric.name,
+                                      state_digest=digest, seq=seq) for q, ranked in zip(queries, rankings)]
+                receipts.emit(made, self)
+            return [hits(table, ranked) for ranked in rankings], made
 
     def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
         """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
-        return self._run_search(vector, k, filter, False)[0]
+        return self._search(parse_queries(vector, self.dim, self._live.table.metric, k, filter), False)[0][0]
 
     def search_with_receipt(
         self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[Hit], receipts.Receipt]:
         """:meth:`search` plus its retrieval receipt (see :mod:`valori_store.receipts`)."""
-        hits, receipt = self._run_search(vector, k, filter, True)
-        assert receipt is not None
-        return hits, receipt
+        found, made = self._search(parse_queries(vector, self.dim, self._live.table.metric, k, filter), True)
+        assert made is not None
+        return found[0], made[0]
+
+    def search_with_relevance(
+        self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None
+    ) -> list[tuple[Hit, float]]:
+        """:meth:`search` with each hit's relevance in [0, 1] (:mod:`valori_store.query.relevance`)."""
+        queries = parse_queries(vector, self.dim, self._live.table.metric, k, filter)
+        found = self._search(queries, False)[0][0]
+        metric = self._live.table.metric
+        return [(h, relevance(metric, queries[0].stored, h.raw)) for h in found]
 
     def search_batch(self, vectors: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[list[Hit]]:
         """Exact top-k for each query; each result equals :meth:`search` of that query alone."""
-        k = _check_k(k)
-        raw, queries = self._prepare_query(vectors)
-        split_ids(filter)
-        with self._lock.read():
-            self._check_open()
-            ranked = retrieval.rank_batch(self._table, self._metric, queries, k, filter)
-            if receipts.recording():
-                receipts.emit(self._receipts(raw, ranked, k, filter), self)
-            return [retrieval.hits(self._table, self._metric, r) for r in ranked]
-
-    def _run_mmr(
-        self, vector: Any, k: int, fetch_k: int, lambda_mult: float, filter: Mapping[str, Any] | None, want: bool,
-    ) -> tuple[list[Hit], receipts.Receipt | None]:
-        k = _check_k(k)
-        fetch_k = max(_check_k(fetch_k), k)
-        lam = mmr.check_lambda(lambda_mult)
-        raw, query = self._prepare_query(vector)
-        if len(query) != 1:
-            raise InputError(f"mmr_search takes one vector; got {len(query)}")
-        split_ids(filter)
-        with self._lock.read():
-            self._check_open()
-            ranked = retrieval.rank_mmr(self._table, self._metric, query[0], k, fetch_k, lam, filter)
-            receipt = None
-            if want or receipts.recording():
-                receipt = self._receipts(raw, [ranked], k, filter, "mmr", fetch_k, lam)[0]
-                receipts.emit([receipt], self)
-            return retrieval.hits(self._table, self._metric, ranked), receipt
+        queries = parse_queries(vectors, self.dim, self._live.table.metric, k, filter, single=False)
+        return self._search(queries, False)[0]
 
     def mmr_search(
-        self,
-        vector: Any,
-        k: int = 4,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
+        self, vector: Any, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
         filter: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
         """Maximal marginal relevance: ``k`` diverse hits among the exact top ``fetch_k``.
 
         ``lambda_mult`` in [0, 1] (1 = pure relevance, 0 = most diverse) is used as an exact
-        fraction and all similarities are exact integers (see :mod:`valori_store.mmr`), so
-        the selection is deterministic. Hits come in pick order and carry their query score.
+        fraction and all similarities are exact integers (see :mod:`valori_store.query.mmr`),
+        so the selection is deterministic. Hits come in pick order and carry their query score.
         """
-        return self._run_mmr(vector, k, fetch_k, lambda_mult, filter, False)[0]
+        return self._mmr(vector, k, fetch_k, lambda_mult, filter, False)[0]
 
     def mmr_search_with_receipt(
         self, vector: Any, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
         filter: Mapping[str, Any] | None = None,
     ) -> tuple[list[Hit], receipts.Receipt]:
         """:meth:`mmr_search` plus its retrieval receipt."""
-        hits, receipt = self._run_mmr(vector, k, fetch_k, lambda_mult, filter, True)
-        assert receipt is not None
-        return hits, receipt
+        found, made = self._mmr(vector, k, fetch_k, lambda_mult, filter, True)
+        assert made is not None
+        return found, made
 
-    def verify_receipt(self, receipt: receipts.Receipt | Mapping[str, Any] | str) -> receipts.ReceiptCheck:
-        """Re-execute a receipt's search at its recorded state (see :func:`receipts.verify_receipt`)."""
-        return receipts.verify_receipt(self, receipt)
+    def _mmr(self, vector: Any, k: Any, fetch_k: Any, lambda_mult: Any, filter: Mapping[str, Any] | None,
+             want: bool) -> tuple[list[Hit], receipts.Receipt | None]:
+        queries = parse_queries(vector, self.dim, self._live.table.metric, k, filter, mode="mmr", fetch_k=fetch_k,
+                                lambda_mult=lambda_mult)
+        found, made = self._search(queries, want)
+        return found[0], (made[0] if made else None)
 
     # ------------------------------------------------------------------ state
-    def _state_digest(self) -> bytes:
-        if self._digest is None:
-            self._digest = snapshot.state_digest(self._table, self._metric)
-        return self._digest
-
     def state_hash(self) -> str:
         """Hex tagged SHA-256 of the canonical state (equal content, equal hash)."""
-        with self._lock.read():
-            return self._live_state_hash()
+        with self._live.lock.read():
+            return self._live.table.state_hash()
 
     def to_bytes(self) -> bytes:
         """Canonical snapshot bytes (docs/format.md); its trailing digest is the state hash."""
-        with self._lock.read():
-            return snapshot.encode(self._table, self._metric)
+        with self._live.lock.read():
+            return snapshot.encode(self._live.table.content())
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the snapshot to ``path`` atomically (temp file, fsync, rename)."""
         write_atomic(path, self.to_bytes())
 
+    @contextmanager
+    def view(self) -> Iterator[StateView]:
+        """A consistent read view (state, seq) held under the read lock for the block."""
+        live = self._live
+        with live.lock.read():
+            live.check_open()
+            yield StateView(live.table, live.seq, live.log)
+
+    def state_at(self, seq: int) -> StateView:
+        """The state right after event ``seq`` (a checkpoint image when it holds exactly
+        that state, else a replay of the log); NotFoundError beyond the log."""
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise InputError(f"seq must be an int >= 0, got {seq!r}")
+        live = self._live
+        with live.lock.read():
+            live.check_open()
+            if seq >= live.log.next_seq:
+                raise NotFoundError(f"no event {seq}: the log holds events 0..{live.seq}")
+            if seq == live.seq:
+                return StateView(RecordTable.from_content(live.table.content()), seq)
+            digest = next((bytes.fromhex(c.state_hash) for c in live.checkpoints if c.seq == seq), None)
+            return StateView(checkpoints.state_at(live, seq, digest), seq)
+
+    def read_log(self) -> bytes:
+        """The event log's bytes up to the last event (for verification and audit tools)."""
+        with self._live.lock.read():
+            self._live.check_open()
+            return self._live.log.read_all()
+
     def checkpoint(self, label: str | None = None) -> Checkpoint:
         """Record the current state as a checkpoint event; returns (seq, state_hash, label)."""
-        if label is not None and type(label) is not str:
-            raise InputError(f"label must be a str or None, got {type(label).__name__}")
-        with self._lock.write():
-            self._check_open()
-            digest = self._state_digest()
-            seq = self._commit(events.CheckpointMark(label, digest))
-            cp = Checkpoint(seq, digest.hex(), label)
-            self._checkpoints.append(cp)
-            if self._root is not None and self._log.durable:
-                try:
-                    directory.write_image(self._root, seq, self._log, list(self._checkpoints), snapshot.encode(
-                        self._table, self._metric))
-                except OSError as exc:  # the checkpoint is in the log; only the fast path is lost
-                    warnings.warn(
-                        f"checkpoint {seq} is logged but its image could not be written ({exc}); "
-                        f"restoring it will replay the log instead", directory.RecoveryWarning, stacklevel=2,
-                    )
-            return cp
-
-    # ------------------------------------------------------------------ notes and sessions
-    def _note(self, topic: str, body: Mapping[str, Any]) -> int:
-        """Append a note event (changes no record); returns its seq."""
-        ev = events.Note(topic, canonical_json(dict(body)))
-        with self._lock.write():
-            self._check_open()
-            seq = self._commit(ev)
-            self._notes.append((seq, ev))
-            return seq
-
-    def _notes_snapshot(self) -> list[tuple[int, events.Note]]:
-        with self._lock.read():
-            return list(self._notes)
-
-    def session(self, name: str) -> sessions.Session:
-        """Resume the session ``name``, or start it (see :mod:`valori_store.sessions`)."""
-        return sessions.open_session(self, name)
-
-    def sessions(self) -> list[sessions.SessionInfo]:
-        """Every session of this store, in the order they were started."""
-        return sessions.list_sessions(self)
-
-    def fork_session(self, name: str, source: str, turn: int) -> sessions.Session:
-        """A new session with ``source``'s history up to ``turn``; the store is rewound there."""
-        return sessions.fork_session(self, name, source, turn)
+        return checkpoints.checkpoint(self._live, label)
 
     def history(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first (restores never erase any)."""
-        with self._lock.read():
-            return list(self._checkpoints)
-
-    def _resolve(self, target: Checkpoint | str | int) -> Checkpoint:
-        cps = self._checkpoints
-        if isinstance(target, Checkpoint):
-            found = [c for c in cps if c.seq == target.seq]
-            if not found or found[0].state_hash != target.state_hash:
-                raise NotFoundError(f"checkpoint {target.seq} ({target.state_hash[:12]}...) is not in this store's history")
-            return found[0]
-        if isinstance(target, str):
-            found = [c for c in cps if c.label == target]
-            if not found:
-                raise NotFoundError(f"no checkpoint labelled {target!r}; history() lists them")
-            return found[-1]
-        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-            found = [c for c in cps if c.seq == int(target)]
-            if not found:
-                raise NotFoundError(f"no checkpoint at seq {target}; history() lists them")
-            return found[0]
-        raise InputError(f"restore takes a Checkpoint, a label (str) or a seq (int), got {type(target).__name__}")
-
-    def _table_at(self, cp: Checkpoint) -> RecordTable:
-        """The state as it was at checkpoint ``cp``: its image when that image holds exactly
-        the checkpoint's state, else a replay of the log up to it."""
-        if self._root is not None:
-            img = directory.load_image(self._root, cp.seq)
-            if img is not None and snapshot.state_digest(img.table, self._metric).hex() == cp.state_hash:
-                return img.table
-        return machine.replay(self._log.read_all(), "event log", upto_seq=cp.seq).table
+        with self._live.lock.read():
+            return list(self._live.checkpoints)
 
     def restore(self, target: Checkpoint | str | int) -> Checkpoint:
         """Rewind the live store to a checkpoint's exact state (logged as a restore event).
@@ -595,26 +447,35 @@ class ValoriStore:
         Returns the checkpoint restored to. History is kept: later checkpoints stay
         listed and can be restored too.
         """
-        with self._lock.write():
-            self._check_open()
-            cp = self._resolve(target)
-            past = self._table_at(cp)
-            if snapshot.state_digest(past, self._metric).hex() != cp.state_hash:
-                raise CorruptFileError(
-                    f"replaying the log to checkpoint {cp.seq} does not reproduce its recorded state hash; "
-                    f"run valori_store.verify on the store"
-                )
-            ev = _diff(self._table, past, cp)
-            self._commit(ev)
-            if self._state_digest().hex() != cp.state_hash:  # pragma: no cover - internal invariant
-                raise CorruptFileError("restore did not reproduce the checkpoint state")
-            return cp
+        return checkpoints.restore(self._live, target)
+
+    # ------------------------------------------------------------------ notes
+    def annotate(self, topic: str, body: Mapping[str, Any]) -> int:
+        """Append a note (an event that changes no record; covered by the log's checksums and
+        hash chain): ``topic`` names its kind, ``body`` is a JSON dict. Returns its seq."""
+        if type(topic) is not str or not topic:
+            raise InputError(f"a note topic is a non-empty str, got {topic!r}")
+        if not isinstance(body, Mapping):
+            raise InputError(f"a note body is a dict, got {type(body).__name__}")
+        ev = events.Note(topic, canonical_json(dict(body)))
+        live = self._live
+        with live.lock.write():
+            live.check_open()
+            seq = writes.commit(live, ev)
+            live.notes.append((seq, ev))
+            return seq
+
+    def notes(self, topic: str | None = None, after: int = -1) -> list[Annotation]:
+        """Notes in log order (``topic``: only that kind; ``after``: only seqs greater)."""
+        with self._live.lock.read():
+            found = [(s, n) for s, n in self._live.notes if s > after and (topic is None or n.topic == topic)]
+        return [Annotation(s, n.topic, json.loads(n.body)) for s, n in found]
 
     # ------------------------------------------------------------------ durability
     def sync(self) -> None:
         """Force the log to disk now (durable stores)."""
-        with self._lock.write():
-            self._log.sync()
+        with self._live.lock.write():
+            self._live.log.sync()
 
     def close(self) -> None:
         """Sync and release the directory lock; further calls raise ClosedError.
@@ -622,18 +483,19 @@ class ValoriStore:
         If the final sync fails (or reports a failed background fsync) the error is raised,
         but the store is closed and the lock released all the same.
         """
-        with self._lock.write():
-            if self._closed:
+        live = self._live
+        with live.lock.write():
+            if live.closed:
                 return
             try:
-                self._log.close()
+                live.log.close()
             finally:
-                if self._lock_fd is not None:
-                    directory.release_lock(self._lock_fd)
-                    self._lock_fd = None
-                self._closed = True
+                if live.lock_fd is not None:
+                    release_lock(live.lock_fd)
+                    live.lock_fd = None
+                live.closed = True
 
-    def __enter__(self) -> ValoriStore:
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -641,38 +503,8 @@ class ValoriStore:
 
     def __del__(self) -> None:
         try:
-            if not getattr(self, "_closed", True):
+            live = getattr(self, "_live", None)
+            if live is not None and not live.closed:
                 self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
-
-    def verify(self) -> Any:
-        """Replay this store's log from empty and check it (see :func:`valori_store.verify`)."""
-        from valori_store.history.verify import verify_log_bytes
-
-        with self._lock.read():
-            return verify_log_bytes(self._log.read_all(), "event log", self._state_digest())
-
-
-def _diff(current: RecordTable, past: RecordTable, cp: Checkpoint) -> events.Restore:
-    """The restore event turning ``current`` into ``past``: deletions then upserts, id order."""
-    key = lambda s: s.encode("utf-8")  # noqa: E731
-    deletes = sorted((i for i in current.row_of if i not in past.row_of), key=key)
-    changed = []
-    for rid in sorted(past.row_of, key=key):
-        pr = past.row_of[rid]
-        cr = current.row_of.get(rid)
-        if (
-            cr is None
-            or current.texts[cr] != past.texts[pr]
-            or current.metas[cr] != past.metas[pr]
-            or not np.array_equal(current.matrix[cr], past.matrix[pr])
-        ):
-            changed.append(pr)
-    up = events.Upsert(
-        [past.ids[r] for r in changed],
-        past.matrix[changed] if changed else np.zeros((0, past.dim), dtype=np.int32),
-        [past.texts[r] for r in changed],
-        [past.metas[r] for r in changed],
-    )
-    return events.Restore(cp.seq, bytes.fromhex(cp.state_hash), deletes, up)

@@ -1,0 +1,119 @@
+"""Checkpoints, restore, and the state at a past event.
+
+A checkpoint is a logged event recording the state digest; a durable store also writes
+its image (:mod:`valori_store.storage.image_files`), so restoring it needs no replay. A
+restore is itself an event: the diff from the current state to the checkpoint's, so replay
+never needs an older state and history is never erased.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from valori_store.errors import CorruptFileError, InputError, NotFoundError
+from valori_store.format import events, snapshot
+from valori_store.records import Checkpoint
+from valori_store.state.table import RecordTable
+from valori_store.storage.image_files import RecoveryWarning, write_image
+from valori_store.storage.state_at import state_at as log_state_at
+from valori_store.store.live import Live
+from valori_store.store.writes import commit
+
+
+def checkpoint(live: Live, label: str | None) -> Checkpoint:
+    """Record the current state as a checkpoint event (and, durable, its image)."""
+    if label is not None and type(label) is not str:
+        raise InputError(f"label must be a str or None, got {type(label).__name__}")
+    with live.lock.write():
+        live.check_open()
+        digest = live.table.state_digest()
+        seq = commit(live, events.CheckpointMark(label, digest))
+        cp = Checkpoint(seq, digest.hex(), label)
+        live.checkpoints.append(cp)
+        if live.durable:
+            assert live.root is not None
+            try:
+                write_image(live.root, seq, live.log, list(live.checkpoints), snapshot.encode(live.table.content()))
+            except OSError as exc:  # the checkpoint is in the log; only the fast path is lost
+                warnings.warn(
+                    f"checkpoint {seq} is logged but its image could not be written ({exc}); "
+                    f"restoring it will replay the log instead", RecoveryWarning, stacklevel=3,
+                )
+        return cp
+
+
+def resolve(live: Live, target: Any) -> Checkpoint:
+    """The checkpoint ``target`` names: a Checkpoint, a label (the latest with it) or a seq."""
+    cps = live.checkpoints
+    if isinstance(target, Checkpoint):
+        found = [c for c in cps if c.seq == target.seq]
+        if not found or found[0].state_hash != target.state_hash:
+            raise NotFoundError(f"checkpoint {target.seq} ({target.state_hash[:12]}...) is not in this store's history")
+        return found[0]
+    if isinstance(target, str):
+        found = [c for c in cps if c.label == target]
+        if not found:
+            raise NotFoundError(f"no checkpoint labelled {target!r}; history() lists them")
+        return found[-1]
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        found = [c for c in cps if c.seq == int(target)]
+        if not found:
+            raise NotFoundError(f"no checkpoint at seq {target}; history() lists them")
+        return found[0]
+    raise InputError(f"restore takes a Checkpoint, a label (str) or a seq (int), got {type(target).__name__}")
+
+
+def state_at(live: Live, seq: int, digest: bytes | None = None) -> RecordTable:
+    """The state right after event ``seq`` (caller holds a lock): a checkpoint image when it
+    holds exactly ``digest``, else a replay of the log."""
+    return log_state_at(live.log.read_all(), "event log", seq, root=live.root, digest=digest)
+
+
+def restore(live: Live, target: Any) -> Checkpoint:
+    """Rewind the live state to a checkpoint's exact state (logged as a restore event)."""
+    with live.lock.write():
+        live.check_open()
+        cp = resolve(live, target)
+        past = state_at(live, cp.seq, bytes.fromhex(cp.state_hash))
+        if past.state_hash() != cp.state_hash:
+            raise CorruptFileError(
+                f"replaying the log to checkpoint {cp.seq} does not reproduce its recorded state hash; "
+                f"run valori_store.verify on the store"
+            )
+        commit(live, diff(live.table, past, cp))
+        if live.table.state_hash() != cp.state_hash:  # pragma: no cover - internal invariant
+            raise CorruptFileError("restore did not reproduce the checkpoint state")
+        return cp
+
+
+def diff(current: RecordTable, past: RecordTable, cp: Checkpoint) -> events.Restore:
+    """The restore event turning ``current`` into ``past``: deletions, then the records
+    that differ (with and without vectors), in id order."""
+    key = lambda s: s.encode("utf-8")  # noqa: E731
+    deletes = sorted((i for i in current.row_of if i not in past.row_of), key=key)
+    changed: list[int] = []
+    for rid in sorted(past.row_of, key=key):
+        pr = past.row_of[rid]
+        cr = current.row_of.get(rid)
+        if (
+            cr is None
+            or current.texts[cr] != past.texts[pr]
+            or current.metas[cr] != past.metas[pr]
+            or current.has_vector(cr) != past.has_vector(pr)
+            or not np.array_equal(current.matrix[cr], past.matrix[pr])
+        ):
+            changed.append(pr)
+    with_vec = [r for r in changed if past.has_vector(r)]
+    plain = [r for r in changed if not past.has_vector(r)]
+    up = events.Upsert(
+        [past.ids[r] for r in with_vec],
+        past.matrix[with_vec] if with_vec else np.zeros((0, past.dim), dtype=np.int32),
+        [past.texts[r] for r in with_vec],
+        [past.metas[r] for r in with_vec],
+    )
+    return events.Restore(cp.seq, bytes.fromhex(cp.state_hash), deletes, up,
+                          events.Plain([past.ids[r] for r in plain], [past.texts[r] for r in plain],
+                                       [past.metas[r] for r in plain]))
