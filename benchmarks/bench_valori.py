@@ -143,34 +143,31 @@ def bench_snapshot(store, repeats: int) -> dict:
     d = tempfile.mkdtemp(prefix="vs-bench-snap-")
     try:
         path = os.path.join(d, "store.vsnap")
-        ts_save, ts_load = [], []
-        for _ in range(repeats):
+
+        def save_load() -> tuple[int, object]:
             if os.path.exists(path):
                 os.remove(path)
-            t0 = time.perf_counter()
             store.save(path)
-            ts_save.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            loaded = ValoriStore.load(path)
-            ts_load.append(time.perf_counter() - t0)
-            del loaded
-        out["save_s"] = min(ts_save)
-        out["load_s"] = min(ts_load)
-        out["file_bytes"] = dir_size(path)
-        ts_tb, ts_fb = [], []
-        b = None
-        for _ in range(repeats):
-            b = None
-            t0 = time.perf_counter()
+            return dir_size(path), path
+
+        def to_from_bytes() -> tuple[int, object]:
             b = store.to_bytes()
-            ts_tb.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            loaded = ValoriStore.from_bytes(b)
-            ts_fb.append(time.perf_counter() - t0)
-            del loaded
-        out["to_bytes_s"] = min(ts_tb)
-        out["from_bytes_s"] = min(ts_fb)
-        out["bytes_len"] = len(b)
+            return len(b), b
+
+        for name, write, read in (("save", save_load, ValoriStore.load), ("to_bytes", to_from_bytes,
+                                                                           ValoriStore.from_bytes)):
+            t_write, t_read, size = [], [], 0
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                size, blob = write()
+                t_write.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                loaded = read(blob)
+                t_read.append(time.perf_counter() - t0)
+                del loaded, blob
+            back = "load" if name == "save" else "from_bytes"
+            out[f"{name}_s"], out[f"{back}_s"] = min(t_write), min(t_read)
+            out["file_bytes" if name == "save" else "bytes_len"] = size
         out["repeats"] = repeats
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -61,7 +61,7 @@ def main() -> None:
 
     print("async:", asyncio.run(concurrent()))
 
-    cp = vs.snapshot("before-edit")
+    cp = vs.checkpoint("before-edit")  # snapshot() is an alias of checkpoint()
     before = vs.similarity_search_with_score("language", k=3)
     vs.delete(["py"])
     vs.add_documents([Document(id="rs", page_content="Rust, rewritten", metadata={})])

@@ -180,7 +180,7 @@ def holder() -> Iterator[Callable[[Path], None]]:
 
 def flip_byte_in_middle_frame(root: Path) -> None:
     """Corrupt the payload of log frame 1 (not the last frame: that would read as a torn tail)."""
-    from valori_store.readonly import read_log
+    from valori_store.storage.recovery import read_log
 
     log = read_log(root)
     assert log.events > 3

@@ -173,7 +173,7 @@ def _embedder_notes(path: Path) -> list[dict]:
 
     view = open_readonly(path)
     try:
-        return [json.loads(n.body) for _, n in view._notes_snapshot() if n.topic == "embedder"]
+        return [n.body for n in view.notes() if n.topic == "embedder"]
     finally:
         view.close()
 
@@ -217,7 +217,7 @@ def test_ingest_refuses_a_recorded_embedder_that_differs(cli, docs: Path, tmp_pa
                                                         fragment: str) -> None:
     store = tmp_path / "store"
     with ValoriStore.open(store, dim=384) as s:
-        s._note("embedder", note)
+        s.annotate("embedder", note)
     before = (store / "events.vlog").read_bytes()
     for extra in ((), ("--adopt-embedder",)):  # adopting never overrides a recorded embedder
         assert_one_line_error(_ingest(cli, store, docs, base=tmp_path, extra=extra), 2, fragment)

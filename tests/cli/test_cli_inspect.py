@@ -101,7 +101,7 @@ def test_inspect_reports_a_torn_tail_without_cutting_it(cli, built) -> None:
 
 
 def _events(path: Path) -> int:
-    from valori_store.readonly import read_log
+    from valori_store.storage.recovery import read_log
 
     return read_log(path).events
 

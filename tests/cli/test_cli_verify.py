@@ -103,10 +103,10 @@ def test_image_that_disagrees_with_the_log_fails(cli, built) -> None:
 
     paths = sorted((built.path / "images").glob("*.vimg"))
     first, last = (images.decode(p.read_bytes(), str(p)) for p in (paths[0], paths[-1]))
-    assert snapshot.state_digest(first.table, "cosine") != snapshot.state_digest(last.table, "cosine")
+    assert snapshot.state_digest(first.content) != snapshot.state_digest(last.content)
     # a well-formed image for the last checkpoint, but holding the first checkpoint's state
     paths[-1].write_bytes(images.encode(last.seq, last.log_end, last.chain, last.checkpoints,
-                                        snapshot.encode(first.table, first.metric)))
+                                        snapshot.encode(first.content)))
     res = cli("verify", built.path, "--json")
     assert res.code == 1
     assert any("does not match checkpoint" in p for p in res.json()["report"]["problems"])
@@ -133,7 +133,7 @@ def _small_store(path: Path) -> None:
 
 
 def _last_frame(path: Path):
-    from valori_store.readonly import read_log
+    from valori_store.storage.recovery import read_log
 
     log = read_log(path)
     assert log.torn_bytes == 0

@@ -17,6 +17,16 @@ def _upsert(store: ValoriStore, k: int) -> None:
     store.upsert(np.full((1, 4), 1.0 + k), ids=[f"r{k}"])
 
 
+def _close_and_count(s: ValoriStore, path) -> int:
+    """Close ``s``, reopen its directory and return how many records survived."""
+    s.close()
+    reopened = ValoriStore.open(path)
+    try:
+        return len(reopened)
+    finally:
+        reopened.close()
+
+
 def test_the_periodic_fsync_does_not_block_appends_and_sync_waits_for_it(tmp_path, monkeypatch) -> None:
     s = ValoriStore.open(tmp_path / "kb", dim=4, durability="batch")
     release, started, calls = threading.Event(), threading.Event(), []
@@ -43,10 +53,7 @@ def test_the_periodic_fsync_does_not_block_appends_and_sync_waits_for_it(tmp_pat
     waiter.join(10)
     assert not waiter.is_alive()
     assert calls[0] == "valori-log-fsync" and calls[-1] != "valori-log-fsync"  # ... then fsyncs itself
-    s.close()
-    reopened = ValoriStore.open(tmp_path / "kb")
-    assert len(reopened) == FileLog.BATCH_APPENDS + 1
-    reopened.close()
+    assert _close_and_count(s, tmp_path / "kb") == FileLog.BATCH_APPENDS + 1
 
 
 def test_a_failed_background_fsync_is_raised_once_and_nothing_is_lost(tmp_path, monkeypatch) -> None:
@@ -69,10 +76,7 @@ def test_a_failed_background_fsync_is_raised_once_and_nothing_is_lost(tmp_path, 
     assert failures and s.state_hash() == before and len(s) == FileLog.BATCH_APPENDS
     s.sync()  # reported once; the next fsync succeeds
     _upsert(s, 999)
-    s.close()
-    reopened = ValoriStore.open(tmp_path / "kb")
-    assert len(reopened) == FileLog.BATCH_APPENDS + 1
-    reopened.close()
+    assert _close_and_count(s, tmp_path / "kb") == FileLog.BATCH_APPENDS + 1
 
 
 def test_fsync_mode_never_uses_the_background_thread(tmp_path, monkeypatch) -> None:

@@ -32,8 +32,10 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def fingerprint(table: RecordTable) -> Fingerprint:
-    """id -> (stored vector bytes, text, canonical metadata bytes)."""
-    return {table.ids[r]: (table.matrix[r].tobytes(), table.texts[r], table.metas[r]) for r in range(table.n)}
+    """id -> (stored vector bytes, b"" for a record without a vector; text; canonical metadata bytes)."""
+    matrix = table.matrix
+    return {table.ids[r]: (matrix[r].tobytes() if table.has_vector(r) else b"", table.texts[r], table.metas[r])
+            for r in range(table.n)}
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> dict[str, Any]:
@@ -58,9 +60,12 @@ def _side(src: Source, point: Point) -> dict[str, Any]:
 
 def _load(src: Source, point: Point, ctx: Ctx) -> Fingerprint:
     if point.head:
-        return fingerprint(state_of(src, point))
-    with ctx.progress(point.seq + 1, f"replay {src.path.name} to {point.spec}", unit=" events") as bar:
-        return fingerprint(state_of(src, point, lambda fr: bar.update(fr.seq + 1)))
+        with state_of(src, point) as table:
+            return fingerprint(table)
+    label = f"replay {src.path.name} to {point.spec}"
+    with ctx.progress(point.seq + 1, label, unit=" events") as bar, \
+            state_of(src, point, lambda fr: bar.update(fr.seq + 1)) as table:
+        return fingerprint(table)
 
 
 def run(args: argparse.Namespace, ctx: Ctx) -> int:

@@ -14,8 +14,9 @@ from typing import Any
 from valori_store.cli.common import OK, Ctx, short, table
 from valori_store.errors import InputError
 from valori_store.format import events
-from valori_store.history import readonly
 from valori_store.history.sessions import START, TURN
+from valori_store.storage import layout
+from valori_store.storage.recovery import LogView, read_log
 
 HELP = "list checkpoints, restores, sessions and turns in log order"
 
@@ -26,7 +27,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="list every event (create, upserts, deletes too)")
 
 
-def entries(log: readonly.LogView, every: bool = False) -> list[dict[str, Any]]:
+def entries(log: LogView, every: bool = False) -> list[dict[str, Any]]:
     """History entries (JSON-ready), in log order."""
     out: list[dict[str, Any]] = []
     wanted = (events.CHECKPOINT, events.RESTORE, events.NOTE)
@@ -89,9 +90,9 @@ def _details(e: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, ctx: Ctx) -> int:
     path = Path(args.path)
-    if readonly.check_store_path(path) == "snapshot":
+    if layout.classify(path) == layout.SNAPSHOT:
         raise InputError(f"{path} is a snapshot file: it holds a state, not a history; pass a store directory")
-    log = readonly.read_log(path)
+    log = read_log(path)
     items = entries(log, args.all)
     if log.torn_bytes:
         ctx.warn(f"{log.torn_bytes} bytes at the end of the log are a torn or in-progress record (not listed)")

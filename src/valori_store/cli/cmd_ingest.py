@@ -21,11 +21,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from valori_store import spec
+from valori_store import ValoriStore, spec
 from valori_store.cli import chunking, embedding
 from valori_store.cli.common import OK, Ctx
 from valori_store.errors import InputError
-from valori_store.store.facade import ValoriStore
+from valori_store.storage import layout
 
 HELP = "chunk text and markdown files, embed them with the built-in embedder and upsert them"
 
@@ -65,7 +65,7 @@ def collect(files: list[str], base: Path, size: int, overlap: int, exclude: Path
 
 
 def _open(path: Path, dim: int | None, metric: str | None) -> tuple[ValoriStore, bool]:
-    if path.is_dir() and (path / "events.vlog").is_file():
+    if path.is_dir() and layout.exists(path):
         return ValoriStore.open(path, dim=dim, metric=metric, durability="batch"), False
     if path.exists() and not path.is_dir():
         raise InputError(f"{path} is a file; ingest writes to a store directory")
@@ -84,9 +84,10 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     n_files, chunks, rels = collect(args.files, base, args.chunk_size, args.overlap, path)
     store, created = _open(path, args.dim, args.metric)
     try:
-        emb, note = embedding.for_ingest(store.dim, store._notes_snapshot(), len(store), args.adopt_embedder)
+        emb, note = embedding.for_ingest(store.dim, store.notes(topic=embedding.TOPIC), len(store),
+                                         args.adopt_embedder)
         if note is not None:
-            store._note(embedding.TOPIC, note)
+            store.annotate(embedding.TOPIC, note)
         existing = {r.id: r for r in store.get([c[0] for c in chunks])}
         todo = [c for c in chunks if not (c[0] in existing and existing[c[0]].text == c[1]
                                           and existing[c[0]].metadata == c[2])]

@@ -1,10 +1,10 @@
 """``valori-store inspect PATH``: what a store or snapshot holds, read-only.
 
-A directory is read without its lock and without repairs (see
-:mod:`valori_store.readonly`): every log frame's checksum and chain link is checked (the
-whole log is read), then the state is rebuilt from the newest usable checkpoint image
-plus the events after it; without an image, every event of the log is applied from
-empty. Either way no checkpoint/restore state digest is re-checked (``verify`` does
+A directory is read without its lock and without repairs
+(:func:`valori_store.storage.recovery.recover_readonly`): every log frame's checksum and
+chain link is checked (the whole log is read), then the state is rebuilt from the newest
+usable checkpoint image plus the events after it; without an image, every event of the
+log is applied from empty. Either way no checkpoint/restore state digest is re-checked (``verify`` does
 that). ``state_from`` says which way was taken; a checkpoint after an ingest
 (``ingest --checkpoint LABEL``) keeps later inspects cheap.
 A snapshot file is read from its 64-byte header and trailing digest only (``verify``
@@ -22,7 +22,7 @@ from valori_store.cli.common import OK, Ctx, short
 from valori_store.cli.sources import open_source
 from valori_store.errors import CorruptFileError
 from valori_store.format import snapshot
-from valori_store.history import readonly
+from valori_store.storage import layout
 
 HELP = "show dim, metric, count, state hash, log, checkpoints and sessions (read-only)"
 DESCRIPTION = (HELP + ". Never modifies the store and works while another process holds it open. Reads and "
@@ -58,8 +58,7 @@ def state_from(image_seq: int | None, events: int) -> str:
 
 def inspect_path(path: Path) -> dict[str, Any]:
     """The inspect result (JSON-ready) for a directory or a snapshot file."""
-    kind = readonly.check_store_path(path)
-    if kind == "snapshot":
+    if layout.classify(path) == layout.SNAPSHOT:
         info = _snapshot_header(path)
         return {"ok": True, "path": str(path), "kind": "snapshot", "dim": info["dim"], "metric": info["metric"],
                 "count": info["count"], "state_hash": info["state_hash"], "digest_checked": False,
@@ -69,8 +68,8 @@ def inspect_path(path: Path) -> dict[str, Any]:
     try:
         rec = src.recovered
         assert rec is not None
-        log = rec.log
-        images = sorted((path / "images").glob("*.vimg")) if (path / "images").is_dir() else []
+        log = src.log
+        images = layout.image_files(path)
         sessions = [{"name": s.name, "turns": s.turns, "parent": s.parent, "from_turn": s.from_turn,
                      "start_seq": s.start_seq} for s in src.store.sessions()]
         return {

@@ -22,14 +22,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from valori_store import ValoriStore
 from valori_store.cli.common import FAILED, OK, Ctx
 from valori_store.cli.sources import open_source, resolve
 from valori_store.errors import InputError
 from valori_store.format import events, images, snapshot
-from valori_store.state import machine
-from valori_store.storage import directory
+from valori_store.storage import layout
 from valori_store.storage.atomic import fsync_dir, write_atomic
-from valori_store.store.facade import ValoriStore
+from valori_store.storage.state_at import replay_result
 
 HELP = "replay the log up to a checkpoint into a new store directory (or a .vsnap snapshot)"
 
@@ -52,22 +52,22 @@ def _check_out(out: Path) -> str:
             raise InputError(f"--out {out} already exists; replay never overwrites (remove it or pick another)")
         if not out.parent.is_dir():
             raise InputError(f"--out {out}: directory {out.parent} does not exist")
-        return "snapshot"
+        return layout.SNAPSHOT
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"--out {out} already exists and is not an empty directory; replay writes a NEW store")
     if not out.parent.is_dir():
         raise InputError(f"--out {out}: directory {out.parent} does not exist")
-    return "directory"
+    return layout.DIRECTORY
 
 
 def _write_directory(out: Path, prefix: memoryview, image: bytes | None, image_seq: int) -> None:
     """Create the new store directory atomically (built under a temp name, then renamed)."""
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        (tmp / directory.IMAGES).mkdir(parents=True)
-        write_atomic(tmp / directory.LOG_NAME, prefix)
+        layout.images_dir(tmp).mkdir(parents=True)
+        write_atomic(layout.log_path(tmp), prefix)
         if image is not None:
-            write_atomic(directory.image_path(tmp, image_seq), image)
+            write_atomic(layout.image_path(tmp, image_seq), image)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -80,28 +80,25 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     out_kind = _check_out(out)
     src = open_source(args.path)
     try:
-        if src.kind != "directory":
+        if src.kind != layout.DIRECTORY:
             raise InputError(f"{src.path} is a snapshot file (no log to replay); replay takes a store directory")
         point = resolve(src, args.to)
-        assert src.recovered is not None
-        log = src.recovered.log
+        log = src.log
     finally:
         src.close()
     frames = log.frames
     cut = point.cut if all(f.kind == events.NOTE for f in frames[point.seq + 1: point.cut + 1]) else point.seq
     end = frames[cut].end
-    result = None
     with ctx.progress(cut + 1, f"replay to {point.spec}", unit=" events") as bar:
-        for frame, _, result in machine.walk(memoryview(log.data)[:end], str(log.path), check_digests=True):
-            bar.update(frame.seq + 1)
-    assert result is not None
-    table, metric = result.table, result.metric
-    replayed = snapshot.state_digest(table, metric).hex()
+        result = replay_result(memoryview(log.data)[:end], str(log.path), cut, check_digests=True,
+                               on_event=lambda frame: bar.update(frame.seq + 1))
+    table = result.table
+    replayed = table.state_hash()
     if replayed != point.state_hash:
         return ctx.fail(FAILED, f"replaying {src.path} to {point.what} gives state {replayed}, not the recorded "
                         f"{point.state_hash}; run valori-store verify {src.path}")
-    snap = snapshot.encode(table, metric)
-    if out_kind == "snapshot":
+    snap = snapshot.encode(table.content())
+    if out_kind == layout.SNAPSHOT:
         write_atomic(out, snap)
         reopened = ValoriStore.load(out)
     else:
@@ -119,7 +116,7 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     ctx.emit({"ok": match, "path": str(src.path), "to": {"point": point.spec, "what": point.what, "seq": point.seq},
               "out": str(out), "out_kind": out_kind, "events_replayed": cut + 1, "records": records,
               "state_hash": final, "expected_state_hash": point.state_hash, "match": match,
-              "out_events": n_events if out_kind == "directory" else None})
+              "out_events": n_events if out_kind == layout.DIRECTORY else None})
     ctx.line(f"replayed {src.path} to {point.what}: {cut + 1} events, {records} records")
     ctx.line(f"wrote {out_kind} {out}")
     ctx.line(f"state hash {final}")

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     src = open_source(args.path)
     try:
         store = src.store
-        emb = embedding.for_store(store.dim, store._notes_snapshot())
+        emb = embedding.for_store(store.dim, store.notes(topic=embedding.TOPIC))
         query = emb.embed(args.text)
         if args.mmr:
             hits, receipt = store.mmr_search_with_receipt(query, k=args.k, fetch_k=args.fetch_k,

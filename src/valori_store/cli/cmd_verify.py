@@ -25,13 +25,13 @@ from typing import Any
 from valori_store.cli import receipts_file
 from valori_store.cli.common import CORRUPT, FAILED, OK, Ctx
 from valori_store.errors import CorruptFileError
-from valori_store.history import readonly
-from valori_store.history.receipts import verify_receipts
+from valori_store.format.frames import DAMAGED_FINAL
 from valori_store.history.sessions import TURN
-from valori_store.history.verify import VerifyReport, _check_images, _fill, verify
-from valori_store.state import machine
-from valori_store.storage import directory
-from valori_store.storage.filelog import DAMAGED_FINAL
+from valori_store.history.verify import VerifyReport, check_images, fill_report, verify
+from valori_store.receipts import verify_receipts
+from valori_store.state.machine import ReplayResult
+from valori_store.storage import layout
+from valori_store.storage.state_at import replay_result
 
 HELP = "replay the log and check every checksum, hash and receipt (sessions' receipts included)"
 
@@ -47,27 +47,25 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-sessions", action="store_true", help="do not re-execute the sessions' recorded receipts")
 
 
-def _replay_directory(root: Path, ctx: Ctx) -> tuple[VerifyReport, machine.ReplayResult | None]:
-    log_path = root / directory.LOG_NAME
+def _replay_directory(root: Path, ctx: Ctx) -> tuple[VerifyReport, ReplayResult | None]:
+    """The checks of :func:`valori_store.verify` on a directory, with a progress bar."""
+    log_path = layout.log_path(root)
     data = log_path.read_bytes()
-    report = VerifyReport(str(root), "directory")
-    result = None
+    report = VerifyReport(str(root), layout.DIRECTORY)
     with ctx.progress(len(data), "verify", unit="B") as bar:
         try:
-            for frame, _, result in machine.walk(data, str(log_path), check_digests=True):
-                bar.update(frame.end)
+            result = replay_result(data, str(log_path), check_digests=True, on_event=lambda f: bar.update(f.end))
             bar.update(len(data))
         except CorruptFileError as exc:
             report.ok = False
             report.problems.append(str(exc))
             return report, None
-    assert result is not None
-    _fill(report, result)
-    _check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
+    fill_report(report, result)
+    check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
     return report, result
 
 
-def _session_receipts(result: machine.ReplayResult) -> list[tuple[dict[str, Any], Any]]:
+def _session_receipts(result: ReplayResult) -> list[tuple[dict[str, Any], Any]]:
     """(origin, receipt dict) of every receipt recorded in a session turn, in log order."""
     out = []
     for seq, note in result.notes:
@@ -82,13 +80,13 @@ def _session_receipts(result: machine.ReplayResult) -> list[tuple[dict[str, Any]
 
 def run(args: argparse.Namespace, ctx: Ctx) -> int:
     path = Path(args.path)
-    kind = readonly.check_store_path(path)
+    kind = layout.classify(path)
     candidates: list[tuple[dict[str, Any], Any]] = []
     for f in args.receipts:  # parse first: a bad file is a usage error before any work
         for i, r in enumerate(receipts_file.load(f), 1):
             candidates.append(({"source": "file", "file": f, "index": i}, r))
     damaged_final: str | None = None
-    if kind == "directory":
+    if kind == layout.DIRECTORY:
         report, result = _replay_directory(path, ctx)
         corrupt = result is None
         scan = None if result is None else result.scan

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from valori_store.builtin.corpus import load_corpus
-from valori_store.builtin.embedder import HashingEmbedder
-from valori_store.history.receipts import Receipt, verify_receipt
-from valori_store.history.verify import verify
-from valori_store.store.facade import ValoriStore
+import valori_store
+from valori_store import ValoriStore, verify
+from valori_store.corpus import load_corpus
+from valori_store.embedder import HashingEmbedder
+from valori_store.receipts import Receipt, verify_receipt
 
 SESSION = "dinner-party"
 TEXT_WIDTH = 44
@@ -137,7 +137,7 @@ def audit(path: Path) -> dict[str, Any]:
 
 def _audit_in_fresh_process(path: Path) -> dict[str, Any]:
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1])
+    src = str(Path(valori_store.__file__).resolve().parents[1])  # the directory holding the package
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run([sys.executable, "-m", "valori_store.cli.demo", "--audit", str(path)],
                           capture_output=True, text=True, env=env, timeout=600)

@@ -17,9 +17,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from valori_store.builtin.embedder import ALGORITHM, HashingEmbedder
+from valori_store import Annotation
+from valori_store.embedder import ALGORITHM, HashingEmbedder
 from valori_store.errors import InputError
-from valori_store.format import events
 
 TOPIC = "embedder"
 DEFAULT_DIM = 384
@@ -29,12 +29,12 @@ def settings(emb: HashingEmbedder) -> dict[str, Any]:
     return {"algorithm": ALGORITHM, "dim": emb.dim, "ngram_range": list(emb.ngram_range), "seed": emb.seed}
 
 
-def recorded(notes: Sequence[tuple[int, events.Note]]) -> dict[str, Any] | None:
-    """The latest recorded embedder settings, or None."""
+def recorded(notes: Sequence[Annotation]) -> dict[str, Any] | None:
+    """The latest recorded embedder settings among ``notes`` (``store.notes()``), or None."""
     found = None
-    for _, note in notes:
+    for note in notes:
         if note.topic == TOPIC:
-            found = json.loads(note.body)
+            found = note.body
     return found
 
 
@@ -46,7 +46,7 @@ def _from_settings(rec: dict[str, Any]) -> HashingEmbedder:
         raise InputError(f"the store's embedder record {json.dumps(rec, sort_keys=True)} is malformed ({exc})") from None
 
 
-def for_store(dim: int, notes: Sequence[tuple[int, events.Note]]) -> HashingEmbedder:
+def for_store(dim: int, notes: Sequence[Annotation]) -> HashingEmbedder:
     """The embedder to use for queries on a store (InputError when none fits)."""
     rec = recorded(notes)
     if rec is not None:
@@ -61,7 +61,7 @@ def for_store(dim: int, notes: Sequence[tuple[int, events.Note]]) -> HashingEmbe
     return HashingEmbedder(DEFAULT_DIM)
 
 
-def for_ingest(dim: int, notes: Sequence[tuple[int, events.Note]], records: int,
+def for_ingest(dim: int, notes: Sequence[Annotation], records: int,
                adopt: bool = False) -> tuple[HashingEmbedder, dict[str, Any] | None]:
     """(embedder, note to record first or None) for ingesting into a ``dim``-dim store
     holding ``records`` records; InputError instead of mixing embedding spaces.

@@ -8,16 +8,18 @@ checkpoint with it), tried in that order. Snapshots have no history: only ``head
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from valori_store import ReadOnlyStore, open_readonly
 from valori_store.errors import CorruptFileError, NotFoundError
-from valori_store.format import snapshot
-from valori_store.history import readonly
+from valori_store.format.frames import Frame
 from valori_store.history.sessions import Session
 from valori_store.state.table import RecordTable
-from valori_store.storage.filelog import Frame
+from valori_store.storage import layout, recovery
+from valori_store.storage.state_at import state_at
 
 
 @dataclass
@@ -25,22 +27,28 @@ class Source:
     """A read-only store over a directory or snapshot; ``recovered`` is None for snapshots."""
 
     path: Path
-    kind: str  # "directory" or "snapshot"
-    store: readonly.ReadOnlyStore
-    recovered: readonly.Recovered | None
+    kind: str  # layout.DIRECTORY or layout.SNAPSHOT
+    store: ReadOnlyStore
+    recovered: recovery.Recovered | None
+
+    @property
+    def log(self) -> recovery.LogView:
+        """The directory's log as read from disk (directories only)."""
+        assert self.recovered is not None and self.recovered.view is not None
+        return self.recovered.view
 
     def close(self) -> None:
         self.store.close()
 
 
 def open_source(path: str | Path) -> Source:
+    """Open ``path`` read-only (no lock, no repair); NotFoundError / InputError if unusable."""
     p = Path(path)
-    kind = readonly.check_store_path(p)
-    if kind == "directory":
-        rec = readonly.recover(p)
-        store = readonly.store_from(p, rec)
-        return Source(p, kind, store, rec)
-    return Source(p, kind, readonly.open_readonly(p), None)
+    kind = layout.classify(p)
+    if kind == layout.DIRECTORY:
+        rec = recovery.recover_readonly(p)
+        return Source(p, kind, ReadOnlyStore.open_readonly(p, recovered=rec), rec)
+    return Source(p, kind, open_readonly(p), None)
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def resolve(src: Source, spec: str) -> Point:
     if text == "head":
         seq = store.log_length - 1
         return Point(spec, seq, seq, store.state_hash(), None, f"head (event {seq})", head=True)
-    if src.kind == "snapshot":
+    if src.kind == layout.SNAPSHOT:
         raise NotFoundError(f"{src.path} is a snapshot (no history): only 'head' can be used, not {spec!r}")
     cps = store.history()
     if text.isdigit():
@@ -97,15 +105,23 @@ def resolve(src: Source, spec: str) -> Point:
         f"{_describe_checkpoints(src)} (valori-store history lists them)")
 
 
-def state_of(src: Source, point: Point, on_event: Callable[[Frame], None] | None = None) -> RecordTable:
-    """The record table at ``point``, checked against the point's recorded state hash."""
+@contextmanager
+def state_of(src: Source, point: Point, on_event: Callable[[Frame], None] | None = None) -> Iterator[RecordTable]:
+    """The record table at ``point`` for the block (do not mutate it), checked against the
+    point's recorded state hash. Head is the open store's own state (under its read lock);
+    a past point comes from its checkpoint image or a checked replay of the log."""
     if point.head:
-        return src.store._table
-    assert src.recovered is not None
-    table, _ = readonly.state_at(src.path, src.recovered.log, point.seq, on_event)
-    actual = snapshot.state_digest(table, src.store.metric).hex()
+        with src.store.view() as view:
+            yield view.table
+        return
+    log = src.log
+    recorded = [c for c in src.store.history() if c.seq == point.seq]
+    digest = bytes.fromhex(recorded[0].state_hash) if recorded else None
+    table = state_at(log.data, str(log.path), point.seq, root=src.path, digest=digest, check_digests=True,
+                     on_event=on_event)
+    actual = table.state_hash()
     if actual != point.state_hash:
         raise CorruptFileError(
             f"{src.path}: replaying the log to event {point.seq} gives state {actual[:16]}..., "
             f"but {point.what} recorded {point.state_hash[:16]}...; run valori-store verify")
-    return table
+    yield table

@@ -16,33 +16,23 @@ from valori_store.kernels.options import PARALLEL, SERIAL
 @njit(**SERIAL)
 def _sift_down(heap: np.ndarray, size: int, pos: int) -> None:
     """Restore the min-heap property below ``pos``."""
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
+    while 2 * pos + 1 < size:
+        child = 2 * pos + 1
+        if child + 1 < size and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= heap[pos]:
             return
-        child = left
-        if left + 1 < size and heap[left + 1] < heap[left]:
-            child = left + 1
-        if heap[child] < heap[pos]:
-            tmp = heap[child]
-            heap[child] = heap[pos]
-            heap[pos] = tmp
-            pos = child
-        else:
-            return
+        heap[child], heap[pos] = heap[pos], heap[child]
+        pos = child
 
 
 @njit(**SERIAL)
 def _sift_up(heap: np.ndarray, pos: int) -> None:
-    while pos > 0:
+    """Restore the min-heap property above ``pos``."""
+    while pos > 0 and heap[pos] < heap[(pos - 1) // 2]:
         parent = (pos - 1) // 2
-        if heap[pos] < heap[parent]:
-            tmp = heap[pos]
-            heap[pos] = heap[parent]
-            heap[parent] = tmp
-            pos = parent
-        else:
-            return
+        heap[parent], heap[pos] = heap[pos], heap[parent]
+        pos = parent
 
 
 @njit(**SERIAL)

@@ -13,7 +13,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "valori_store.langchain needs langchain-core; install it with: pip install 'valori-store[langchain]'"
     ) from exc
 
-from valori_store.langchain.relevance import relevance, score_relevance_fn
+from valori_store.langchain.scores import relevance, score_relevance_fn
 from valori_store.langchain.vectorstore import ValoriVectorStore
 
 __all__ = ["ValoriVectorStore", "relevance", "score_relevance_fn"]

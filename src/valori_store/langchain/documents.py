@@ -15,7 +15,7 @@ from valori_store.format.canonical import canonical_metadata
 if TYPE_CHECKING:
     from valori_store import Hit, Record
 
-__all__ = ["assign_ids", "hit_to_document", "record_to_document"]
+__all__ = ["assign_ids", "hit_to_document", "hits_to_documents", "hits_with_scores", "record_to_document", "resolve_ids"]
 
 
 def record_to_document(rec: Record | Hit) -> Document:
@@ -24,6 +24,16 @@ def record_to_document(rec: Record | Hit) -> Document:
 
 
 hit_to_document = record_to_document
+
+
+def hits_to_documents(hits: Sequence[Hit]) -> list[Document]:
+    """One fresh Document per hit, in hit order."""
+    return [record_to_document(h) for h in hits]
+
+
+def hits_with_scores(hits: Sequence[Hit]) -> list[tuple[Document, float]]:
+    """(Document, the core's score) per hit, in hit order."""
+    return [(record_to_document(h), h.score) for h in hits]
 
 
 def resolve_ids(n: int, ids: Sequence[str | None] | None, doc_ids: Sequence[str | None] | None) -> list[str | None]:

@@ -1,19 +1,27 @@
 """How LangGraph items live in core records (the core store is the only persistence).
 
-Three record kinds, told apart by the metadata key ``lg:kind``:
+Two record kinds, told apart by the metadata key ``lg:kind``:
 
-* ``item`` — one per item: text = the value as JSON (key order kept), metadata = the
-  namespace, key, timestamps, number of vector records and the *value fields*; vector =
-  the fixed unit vector ``e0`` (never ranked: vector searches exclude this kind).
+* ``item`` — one per item, a record *without a vector* (``ValoriStore.upsert_plain``):
+  text = the value as JSON (key order kept), metadata = the namespace, key, timestamps,
+  number of vector records and the *value fields*. Listings (searches without a query,
+  unscored items) and namespaces are read from these with ``ValoriStore.select``.
 * ``vec`` — one per embedded text of an item: text = that text, vector = its embedding,
   metadata = namespace, key, the field path, and the same value fields (so a value filter
   applies to vector records inside the core search, before top-k).
-* ``ns`` — one per non-empty namespace: its labels (from the front and from the back),
-  depth and item count; ``list_namespaces`` searches these.
+
+Namespaces are not stored: they are the distinct namespaces of the item records (decoded
+from their ids, :mod:`._ids`), so a namespace exists exactly while it holds an item.
 
 Value fields: every node reachable from the value through dicts is stored under the key
 ``"v:" + JSON(path)`` (``v:["a"]``, ``v:["a","b"]``...), and ``lg:dicts`` lists the
 paths of the nodes that are dicts. Nested filters address those keys directly.
+
+Stores written by valori-store 0.1 differ in two ways, both read transparently: item
+records carry the unit vector ``e0`` (never ranked: searches only rank ``vec`` records;
+rewriting an item makes it a record without a vector), and each non-empty namespace has a
+*namespace record* (kind ``ns``, :data:`LEGACY_NS`) that every read ignores and that a
+batch writing to its namespace deletes in the same event.
 """
 
 from __future__ import annotations
@@ -35,19 +43,14 @@ UPDATED = "lg:updated"
 NVEC = "lg:nvec"
 PATH = "lg:path"
 DICTS = "lg:dicts"
-COUNT = "lg:count"
 
-ITEM, VEC, NSREC = "item", "vec", "ns"
+ITEM, VEC = "item", "vec"
+LEGACY_NS = "ns"  # kind of the 0.1 namespace records (never read, deleted on write)
 
 
 def level_key(i: int) -> str:
     """Metadata key of namespace label ``i`` counted from the front."""
     return f"lg:n{i}"
-
-
-def rlevel_key(i: int) -> str:
-    """Metadata key of namespace label ``i`` counted from the back (0 = last)."""
-    return f"lg:r{i}"
 
 
 def field_key(path: tuple[str, ...] | list[str]) -> str:
@@ -109,14 +112,6 @@ def item_metadata(
 def vec_metadata(namespace: tuple[str, ...], key: str, fields: dict[str, Any], path: str) -> dict[str, Any]:
     meta = {KIND: VEC, **location(namespace, key), PATH: path}
     meta.update(fields)
-    return meta
-
-
-def ns_metadata(namespace: tuple[str, ...], count: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {KIND: NSREC, NS: list(namespace), DEPTH: len(namespace), COUNT: count}
-    for i, label in enumerate(namespace):
-        meta[level_key(i)] = label
-        meta[rlevel_key(i)] = namespace[len(namespace) - 1 - i]
     return meta
 
 

@@ -46,10 +46,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.base import Checkpoint as GraphCheckpoint
 
+from valori_store import Checkpoint, ValoriStore
 from valori_store.errors import InputError, NotFoundError
 from valori_store.langgraph.store import ValoriMemoryStore
-from valori_store.records import Checkpoint
-from valori_store.store.facade import ValoriStore
 
 try:
     from langgraph._internal._constants import CONFIG_KEY_RUNTIME as _RUN_KEY

@@ -13,7 +13,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from typing_extensions import override
 
-from valori_store.builtin.embedder import HashingEmbedder
+from valori_store.embedder import HashingEmbedder
 
 __all__ = ["ValoriHashingEmbedding"]
 

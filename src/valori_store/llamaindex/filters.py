@@ -29,17 +29,13 @@ from typing import Any
 
 from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 
+from valori_store.filters import ID_OPERATOR, combine_filters, is_number
 from valori_store.llamaindex.errors import UnsupportedFilterError
 from valori_store.llamaindex.nodes import REF_DOC_ID_KEY
-from valori_store.query.filters import ID_OPERATOR
 
 __all__ = ["query_filter", "translate_filters"]
 
 CoreFilter = dict[str, Any]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _need(cond: bool, f: MetadataFilter, what: str) -> None:
@@ -63,7 +59,7 @@ def _translate_one(f: MetadataFilter) -> CoreFilter:
     if op == FilterOperator.NE:  # the reference also matches a missing key and None
         return {"$not": {key: {"$eq": value}}}
     if op in (FilterOperator.GT, FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE):
-        _need(_is_number(value) or isinstance(value, str), f, "compares with a number or a string")
+        _need(is_number(value) or isinstance(value, str), f, "compares with a number or a string")
         return {key: {"$" + op.name.lower(): value}}
     if op in (FilterOperator.IN, FilterOperator.NIN, FilterOperator.ANY, FilterOperator.ALL):
         _need(isinstance(value, list), f, "takes a list of values")
@@ -110,22 +106,16 @@ def query_filter(
     node_ids: Sequence[str] | None = None,
     doc_ids: Sequence[str] | None = None,
 ) -> CoreFilter:
-    """One core filter for a query's restrictions (ANDed); ``{}`` when there are none.
+    """One core filter for a query's restrictions (ANDed by
+    :func:`valori_store.filters.combine_filters`); ``{}`` when there are none.
 
-    ``node_ids`` becomes the core's top-level ``$ids``; ``doc_ids`` a ``$in`` on the stored
-    ref-doc-id key. ``None`` or an empty list restricts nothing.
+    ``node_ids`` becomes the core's top-level ``$ids`` (sorted by UTF-8 bytes, unique);
+    ``doc_ids`` a ``$in`` on the stored ref-doc-id key. ``None`` or an empty list restricts
+    nothing.
     """
-    parts = []
-    meta = translate_filters(filters)
-    if meta:
-        parts.append(meta)
+    parts = [translate_filters(filters)]
     if doc_ids:
         parts.append({REF_DOC_ID_KEY: {"$in": _str_list("doc_ids", doc_ids)}})
-    out: CoreFilter = {}
-    if len(parts) == 1:
-        out = dict(parts[0])
-    elif parts:
-        out = {"$and": parts}
     if node_ids:
-        out[ID_OPERATOR] = _str_list("node_ids", node_ids)
-    return out
+        parts.append({ID_OPERATOR: _str_list("node_ids", node_ids)})
+    return combine_filters(parts) or {}

@@ -37,7 +37,6 @@ from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from typing_extensions import override
 
 from valori_store.errors import InputError
-from valori_store.llamaindex.listing import matching_records
 from valori_store.llamaindex.nodes import node_to_record
 from valori_store.llamaindex.vector_store import ValoriVectorStore
 
@@ -140,7 +139,7 @@ class ValoriMemoryBlock(BaseMemoryBlock[str]):
         return MetadataFilters(filters=own)
 
     def _session_records(self, session: str) -> list[Any]:
-        return list(matching_records(self.vector_store.client, {self.session_key: {"$eq": session}}))
+        return self.vector_store.client.select({self.session_key: {"$eq": session}})
 
     # ------------------------------------------------------------------ BaseMemoryBlock
     @override

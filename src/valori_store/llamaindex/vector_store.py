@@ -4,7 +4,9 @@ Thin over :class:`valori_store.ValoriStore`: nodes <-> records live in :mod:`.no
 filter translation in :mod:`.filters`, snapshot files in :mod:`.persistence`. Every
 ranked query goes through ``ValoriStore.search`` or ``ValoriStore.mmr_search`` with all
 restrictions expressed as one core filter (applied before ranking), so results — ids,
-order and scores — are bit-identical wherever the same operations ran.
+order and scores — are bit-identical wherever the same operations ran. Listings without
+a query vector (``get_nodes``, deletes, metadata-only queries) use ``ValoriStore.select``
+/ ``select_ids``: the core evaluates the filter on one consistent view; no vector search.
 
 Orders: query results best first (score descending, then id ascending as UTF-8 bytes;
 MMR in pick order); ``get_nodes`` and metadata-only queries in id order.
@@ -33,7 +35,6 @@ from valori_store import Checkpoint, Hit, Record, ValoriStore
 from valori_store.errors import InputError
 from valori_store.llamaindex.errors import UnsupportedQueryModeError
 from valori_store.llamaindex.filters import query_filter
-from valori_store.llamaindex.listing import matching_ids, matching_records
 from valori_store.llamaindex.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
 from valori_store.llamaindex.persistence import (
     DEFAULT_NAMESPACE,
@@ -144,7 +145,7 @@ class ValoriVectorStore(BasePydanticVectorStore):
         """Delete every node whose source document is ``ref_doc_id``."""
         if not isinstance(ref_doc_id, str):
             raise InputError(f"ref_doc_id must be a str, got {type(ref_doc_id).__name__}")
-        self._store.delete(matching_ids(self._store, {REF_DOC_ID_KEY: ref_doc_id}))
+        self._store.delete(self._store.select_ids({REF_DOC_ID_KEY: ref_doc_id}))
 
     @override
     def delete_nodes(
@@ -160,7 +161,7 @@ class ValoriVectorStore(BasePydanticVectorStore):
         """
         if node_ids is not None and len(node_ids) == 0:
             return
-        self._store.delete(matching_ids(self._store, query_filter(filters, node_ids=node_ids)))
+        self._store.delete(self._store.select_ids(query_filter(filters, node_ids=node_ids)))
 
     @override
     def clear(self) -> None:
@@ -177,7 +178,7 @@ class ValoriVectorStore(BasePydanticVectorStore):
         """Nodes in ``node_ids`` (None: all) matching ``filters``, in id order; missing ids skipped."""
         if node_ids is not None and len(node_ids) == 0:
             return []
-        records = matching_records(self._store, query_filter(filters, node_ids=node_ids))
+        records = self._store.select(query_filter(filters, node_ids=node_ids))
         return [_node(rec) for rec in records]
 
     @override
@@ -200,7 +201,7 @@ class ValoriVectorStore(BasePydanticVectorStore):
         if query.query_embedding is None:
             if isinstance(k, bool) or not isinstance(k, int) or k < 0:
                 raise InputError(f"similarity_top_k must be a non-negative int, got {k!r}")
-            records = list(matching_records(self._store, flt, limit=k))
+            records = self._store.select(flt, limit=k)
             return VectorStoreQueryResult(
                 nodes=[_node(r) for r in records],
                 similarities=[METADATA_ONLY_SCORE] * len(records),

@@ -26,7 +26,7 @@ import numpy as np
 
 from valori_store.spec import Metric
 
-__all__ = ["relevance", "score_relevance_fn", "self_raw"]
+__all__ = ["relevance", "relevance_of_raw", "score_relevance_fn", "self_raw"]
 
 
 def _clamp01(x: float) -> float:
@@ -39,14 +39,19 @@ def self_raw(stored_query: np.ndarray) -> int:
     return sum(v * v for v in row)
 
 
-def relevance(metric: Metric, stored_query: np.ndarray, raw: int) -> float:
-    """Relevance in [0, 1] of a hit with exact score ``raw`` for this stored-form query."""
+def relevance_of_raw(metric: Metric, raw: int, own: int) -> float:
+    """Relevance in [0, 1] of a hit with exact score ``raw`` for a query whose exact score
+    with itself is ``own`` (unused under l2)."""
     if metric.distance:
         return 1.0 / (1.0 + (0.0 - metric.reported(raw)))
-    own = self_raw(stored_query)
     if own == 0:
         return 0.5
     return _clamp01((1.0 + raw / own) / 2.0)
+
+
+def relevance(metric: Metric, stored_query: np.ndarray, raw: int) -> float:
+    """Relevance in [0, 1] of a hit with exact score ``raw`` for this stored-form query."""
+    return relevance_of_raw(metric, raw, 0 if metric.distance else self_raw(stored_query))
 
 
 def score_relevance_fn(metric: Metric) -> Callable[[float], float]:

@@ -19,7 +19,7 @@ from valori_store.records import Checkpoint
 from valori_store.state.table import RecordTable
 from valori_store.storage.image_files import RecoveryWarning, write_image
 from valori_store.storage.state_at import state_at as log_state_at
-from valori_store.store.live import Live
+from valori_store.store.live import Live, StateView
 from valori_store.store.writes import commit
 
 
@@ -117,3 +117,17 @@ def diff(current: RecordTable, past: RecordTable, cp: Checkpoint) -> events.Rest
     return events.Restore(cp.seq, bytes.fromhex(cp.state_hash), deletes, up,
                           events.Plain([past.ids[r] for r in plain], [past.texts[r] for r in plain],
                                        [past.metas[r] for r in plain]))
+
+
+def view_at(live: Live, seq: int) -> StateView:
+    """A copy of the state right after event ``seq`` (NotFoundError beyond the log)."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise InputError(f"seq must be an int >= 0, got {seq!r}")
+    with live.lock.read():
+        live.check_open()
+        if seq >= live.log.next_seq:
+            raise NotFoundError(f"no event {seq}: the log holds events 0..{live.seq}")
+        if seq == live.seq:
+            return StateView(RecordTable.from_content(live.table.content()), seq)
+        digest = next((bytes.fromhex(c.state_hash) for c in live.checkpoints if c.seq == seq), None)
+        return StateView(state_at(live, seq, digest), seq)

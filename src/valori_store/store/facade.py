@@ -13,59 +13,26 @@ lock; searches share it and run concurrently (the kernels release the GIL).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from valori_store import spec
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
-from valori_store.format import events, snapshot
-from valori_store.format.canonical import canonical_json, decode_metadata
+from valori_store.format import snapshot
 from valori_store.query import receipt as receipts
-from valori_store.query.filter import Filter
-from valori_store.query.query import Query, check_k, hits, parse_queries
+from valori_store.query.query import Query, parse_queries
 from valori_store.query.relevance import relevance
 from valori_store.records import Annotation, Checkpoint, Hit, Record
-from valori_store.state.table import RecordTable
-from valori_store.state.validate import check_id_list
 from valori_store.storage import layout, recovery
 from valori_store.storage.atomic import write_atomic
-from valori_store.storage.filelog import FileLog, spill_log
-from valori_store.storage.layout import exists
 from valori_store.storage.lock import release_lock
-from valori_store.store import checkpoints, writes
-from valori_store.store.live import Live
+from valori_store.store import checkpoints, notes, opening, reads, searches, writes
+from valori_store.store.live import Live, StateView
 
-DURABILITY = ("fsync", "batch", "none")
-
-
-@dataclass(frozen=True)
-class StateView:
-    """A consistent view of a store's state: ``table`` after event ``seq`` (do not mutate).
-
-    From :meth:`Store.view` it is valid inside the ``with`` block only (the read lock is
-    held), and :meth:`read_log` gives the log up to ``seq``; from :meth:`Store.state_at` it
-    is a copy that stays valid (and has no log).
-    """
-
-    table: RecordTable
-    seq: int
-    log: FileLog | None = None
-
-    @property
-    def state_hash(self) -> str:
-        return self.table.state_hash()
-
-    def read_log(self) -> bytes:
-        """The event log's bytes up to ``seq`` (views from :meth:`Store.view` only)."""
-        if self.log is None:
-            raise InputError("this view has no log (it is a copy from state_at)")
-        return self.log.read_all()
+DURABILITY = opening.DURABILITY
 
 
 class Store:
@@ -81,11 +48,7 @@ class Store:
     _live: Live
 
     def __init__(self, dim: int, metric: str = "cosine") -> None:
-        dim = spec.check_dim(dim)
-        metric = spec.check_metric(metric)
-        log = spill_log()
-        log.append(events.CREATE, events.encode(events.Create(dim, metric)))
-        self._live = Live(RecordTable(dim, metric), log, [], [])
+        self._live = opening.in_memory(dim, metric)
 
     @classmethod
     def _from_live(cls, live: Live) -> Any:
@@ -107,21 +70,9 @@ class Store:
         at checkpoints, ``sync()`` and close), ``none`` (left to the OS). A second writer on
         the same directory gets LockedError.
         """
-        if durability not in DURABILITY:
-            raise InputError(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
-        root = Path(path)
-        if root.exists() and not root.is_dir():
-            raise InputError(f"{root} is a file; ValoriStore.open takes a directory (use ValoriStore.load for snapshots)")
-        if exists(root):
-            rec = recovery.recover(root, durability, None if dim is None else spec.check_dim(dim),
-                                   None if metric is None else spec.check_metric(metric))
-        else:
-            if dim is None:
-                raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
-            rec = recovery.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
-        assert rec.log is not None
-        store = cls._from_live(Live(rec.table, rec.log, rec.checkpoints, rec.notes, root, rec.lock_fd))
-        store.recovered_dropped_bytes = rec.dropped_bytes
+        live, dropped = opening.directory(path, dim, metric, durability)
+        store = cls._from_live(live)
+        store.recovered_dropped_bytes = dropped
         return store
 
     @classmethod
@@ -136,32 +87,12 @@ class Store:
             store = cls.load(p)
             store._live.read_only = True
             return store
-        rec = recovered if recovered is not None else recovery.recover_readonly(p)
-        assert rec.view is not None
-        view = rec.view
-        log = FileLog(open(view.path, "rb"), view.good_end, view.chain, view.events, "none", durable=False)
-        return cls._from_live(Live(rec.table, log, rec.checkpoints, rec.notes, p, read_only=True))
+        return cls._from_live(opening.directory_readonly(p, recovered))
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Any:
         """An in-memory store holding a snapshot's content (digest and lengths verified)."""
-        table = RecordTable.from_content(snapshot.decode(data))
-        store = cls(table.dim, table.metric.name)
-        live = store._live
-        if table.n:  # the log records the content as one event, in id order (the table is built)
-            content = table.content()
-            if content.plain is None:
-                ev: events.Event = events.Upsert(content.ids, content.rows, content.texts, content.metas)
-            else:
-                has = [i for i, f in enumerate(content.plain.tolist()) if not f]
-                no = [i for i, f in enumerate(content.plain.tolist()) if f]
-                ev = events.Write([], events.Upsert([content.ids[i] for i in has], content.rows[has],
-                                                    [content.texts[i] for i in has], [content.metas[i] for i in has]),
-                                  events.Plain([content.ids[i] for i in no], [content.texts[i] for i in no],
-                                               [content.metas[i] for i in no]))
-            live.log.append(ev.kind, events.encode_parts(ev))
-            live.table = table
-        return store
+        return cls._from_live(opening.from_snapshot(data))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Any:
@@ -268,38 +199,13 @@ class Store:
         return writes.delete(self._live, ids)
 
     # ------------------------------------------------------------------ reads
-    def _record(self, row: int) -> Record:
-        t = self._live.table
-        vec = None
-        if t.has_vector(row):
-            vec = t.matrix[row].copy()
-            vec.flags.writeable = False
-        return Record(t.ids[row], vec, t.texts[row], decode_metadata(t.metas[row]))
-
     def ids(self) -> list[str]:
         """Every id, in canonical order (ascending UTF-8 bytes)."""
-        with self._live.lock.read():
-            t = self._live.table
-            return [t.ids[r] for r in t.id_order()]
+        return reads.all_ids(self._live)
 
     def get(self, ids: Iterable[str]) -> list[Record]:
         """Records for the ids that exist, in input order (missing ids are skipped)."""
-        wanted = check_id_list(ids)
-        with self._live.lock.read():
-            rows = [self._live.table.row_of.get(i) for i in wanted]
-            return [self._record(r) for r in rows if r is not None]
-
-    def _selected_rows(self, filter: Mapping[str, Any] | None, limit: int | None, offset: int) -> Iterator[int]:
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InputError(f"offset must be an int >= 0, got {offset!r}")
-        if limit is not None:
-            limit = check_k(limit, "limit")
-        flt = Filter.compile(filter)
-        with self._live.lock.read():
-            self._live.check_open()
-            rows = flt.rows(self._live.table)
-            end = None if limit is None else offset + limit
-            yield from rows[offset:end]
+        return reads.get(self._live, ids)
 
     def select(
         self, filter: Mapping[str, Any] | None = None, limit: int | None = None, offset: int = 0
@@ -308,30 +214,15 @@ class Store:
 
         One consistent view (taken under the read lock); ``offset``/``limit`` page through it.
         """
-        rows = self._selected_rows(filter, limit, offset)
-        with self._live.lock.read():
-            return [self._record(r) for r in list(rows)]
+        return reads.select(self._live, filter, limit, offset)
 
     def select_ids(self, filter: Mapping[str, Any] | None = None, limit: int | None = None,
                    offset: int = 0) -> list[str]:
         """Ids of the records passing ``filter``, in id order (like :meth:`select`, no decoding)."""
-        ids = self._live.table.ids
-        return [ids[r] for r in list(self._selected_rows(filter, limit, offset))]
+        return reads.select_ids(self._live, filter, limit, offset)
 
-    # ------------------------------------------------------------------ searches
     def _search(self, queries: list[Query], want: bool) -> tuple[list[list[Hit]], list[receipts.Receipt] | None]:
-        live = self._live
-        with live.lock.read():
-            live.check_open()
-            table = live.table
-            rankings = Query.run_batch(queries, table) if len(queries) != 1 else [queries[0].run(table)]
-            made = None
-            if want or receipts.recording():
-                digest, seq = table.state_digest(), live.seq
-                made = [receipts.make(q, [(table.ids[r], raw) for r, raw in ranked], metric=table.metric.name,
-                                      state_digest=digest, seq=seq) for q, ranked in zip(queries, rankings)]
-                receipts.emit(made, self)
-            return [hits(table, ranked) for ranked in rankings], made
+        return searches.execute(self._live, queries, want, self)
 
     def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
         """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
@@ -413,17 +304,7 @@ class Store:
     def state_at(self, seq: int) -> StateView:
         """The state right after event ``seq`` (a checkpoint image when it holds exactly
         that state, else a replay of the log); NotFoundError beyond the log."""
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InputError(f"seq must be an int >= 0, got {seq!r}")
-        live = self._live
-        with live.lock.read():
-            live.check_open()
-            if seq >= live.log.next_seq:
-                raise NotFoundError(f"no event {seq}: the log holds events 0..{live.seq}")
-            if seq == live.seq:
-                return StateView(RecordTable.from_content(live.table.content()), seq)
-            digest = next((bytes.fromhex(c.state_hash) for c in live.checkpoints if c.seq == seq), None)
-            return StateView(checkpoints.state_at(live, seq, digest), seq)
+        return checkpoints.view_at(self._live, seq)
 
     def read_log(self) -> bytes:
         """The event log's bytes up to the last event (for verification and audit tools)."""
@@ -453,23 +334,11 @@ class Store:
     def annotate(self, topic: str, body: Mapping[str, Any]) -> int:
         """Append a note (an event that changes no record; covered by the log's checksums and
         hash chain): ``topic`` names its kind, ``body`` is a JSON dict. Returns its seq."""
-        if type(topic) is not str or not topic:
-            raise InputError(f"a note topic is a non-empty str, got {topic!r}")
-        if not isinstance(body, Mapping):
-            raise InputError(f"a note body is a dict, got {type(body).__name__}")
-        ev = events.Note(topic, canonical_json(dict(body)))
-        live = self._live
-        with live.lock.write():
-            live.check_open()
-            seq = writes.commit(live, ev)
-            live.notes.append((seq, ev))
-            return seq
+        return notes.annotate(self._live, topic, body)
 
     def notes(self, topic: str | None = None, after: int = -1) -> list[Annotation]:
         """Notes in log order (``topic``: only that kind; ``after``: only seqs greater)."""
-        with self._live.lock.read():
-            found = [(s, n) for s, n in self._live.notes if s > after and (topic is None or n.topic == topic)]
-        return [Annotation(s, n.topic, json.loads(n.body)) for s, n in found]
+        return notes.listed(self._live, topic, after)
 
     # ------------------------------------------------------------------ durability
     def sync(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from valori_store.errors import ClosedError, ReadOnlyError
+from valori_store.errors import ClosedError, InputError, ReadOnlyError
 from valori_store.format import events
 from valori_store.records import Checkpoint
 from valori_store.state.table import RecordTable
@@ -50,3 +50,27 @@ class Live:
         self.check_open()
         if self.read_only:
             raise ReadOnlyError("this store was opened read-only; open it with ValoriStore.open to change it")
+
+
+@dataclass(frozen=True)
+class StateView:
+    """A consistent view of a store's state: ``table`` after event ``seq`` (do not mutate).
+
+    From ``Store.view()`` it is valid inside the ``with`` block only (the read lock is
+    held), and :meth:`read_log` gives the log up to ``seq``; from ``Store.state_at()`` it
+    is a copy that stays valid (and has no log).
+    """
+
+    table: RecordTable
+    seq: int
+    log: FileLog | None = None
+
+    @property
+    def state_hash(self) -> str:
+        return self.table.state_hash()
+
+    def read_log(self) -> bytes:
+        """The event log's bytes up to ``seq`` (views from ``Store.view`` only)."""
+        if self.log is None:
+            raise InputError("this view has no log (it is a copy from state_at)")
+        return self.log.read_all()

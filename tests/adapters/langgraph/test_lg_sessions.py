@@ -203,13 +203,17 @@ def test_concurrent_writers_keep_the_memory_consistent() -> None:
     for t in threads:
         t.join()
     items = memory.search(("w",), limit=1000)
-    # every namespace record counts exactly the items it holds; every vector has its item
-    counts = {tuple(r.metadata["lg:ns"]): r.metadata["lg:count"] for r in memory.store.get(memory.store.ids())
-              if r.metadata.get("lg:kind") == "ns"}
+    # every item is one item record (no vector) with its vectors; namespaces are exactly those holding items
+    records = memory.store.get(memory.store.ids())
+    item_records = [r for r in records if r.metadata.get("lg:kind") == "item"]
+    assert len(item_records) == len(items) and all(r.vector is None for r in item_records)
+    assert {r.metadata.get("lg:kind") for r in records} == {"item", "vec"}
     held: dict[tuple[str, ...], int] = {}
     for it in items:
         held[tuple(it.namespace)] = held.get(tuple(it.namespace), 0) + 1
-    assert counts == held
-    vectors = [r for r in memory.store.get(memory.store.ids()) if r.metadata.get("lg:kind") == "vec"]
+    assert memory.list_namespaces(prefix=("w",)) == sorted(held)
+    vectors = [r for r in records if r.metadata.get("lg:kind") == "vec"]
     assert len(vectors) == len(items)
+    assert {(tuple(v.metadata["lg:ns"]), v.metadata["lg:key"]) for v in vectors} == \
+        {(tuple(it.namespace), it.key) for it in items}
     assert all(memory.store.restore(cp) for cp in memory.store.history()[-2:])  # each checkpoint restorable
