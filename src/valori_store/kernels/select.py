@@ -36,23 +36,12 @@ def _sift_up(heap: np.ndarray, pos: int) -> None:
 
 
 @njit(**SERIAL)
-def _offer(heap: np.ndarray, size: int, key: np.int64, k: int) -> int:
-    """Offer ``key`` to a min-heap of the k largest keys seen; returns the new size."""
-    if size < k:
-        heap[size] = key
-        _sift_up(heap, size)
-        return size + 1
-    if key > heap[0]:
-        heap[0] = key
-        _sift_down(heap, size, 0)
-    return size
-
-
-@njit(**SERIAL)
 def kth_largest(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.int64:
     """The k-th largest allowed key, or the int64 minimum when fewer than k rows are allowed.
 
-    ``allowed`` is a uint8 mask of len(keys), or empty for "every row".
+    ``allowed`` is a uint8 mask of len(keys), or empty for "every row". A min-heap keeps
+    the k largest keys seen; the common case (a key not above the heap's minimum) is one
+    comparison, written inline in the loop.
     """
     use_mask = allowed.shape[0] > 0
     heap = np.empty(max(k, 1), dtype=np.int64)
@@ -60,7 +49,14 @@ def kth_largest(keys: np.ndarray, allowed: np.ndarray, k: int) -> np.int64:
     for i in range(keys.shape[0]):
         if use_mask and allowed[i] == 0:
             continue
-        size = _offer(heap, size, keys[i], k)
+        key = keys[i]
+        if size < k:
+            heap[size] = key
+            _sift_up(heap, size)
+            size += 1
+        elif key > heap[0]:
+            heap[0] = key
+            _sift_down(heap, size, 0)
     return heap[0] if size >= k else np.iinfo(np.int64).min
 
 
