@@ -99,14 +99,16 @@ def test_corrupt_log_exit_4(cli, built) -> None:
 
 
 def test_image_that_disagrees_with_the_log_fails(cli, built) -> None:
-    from valori_store.format import images, snapshot
+    from valori_store.format import images
+    from valori_store.state.table import RecordTable
 
     paths = sorted((built.path / "images").glob("*.vimg"))
     first, last = (images.decode(p.read_bytes(), str(p)) for p in (paths[0], paths[-1]))
-    assert snapshot.state_digest(first.content) != snapshot.state_digest(last.content)
+    first_table = RecordTable.from_content(first.content)
+    assert first_table.state_hash() != RecordTable.from_content(last.content).state_hash()
     # a well-formed image for the last checkpoint, but holding the first checkpoint's state
     paths[-1].write_bytes(images.encode(last.seq, last.log_end, last.chain, last.checkpoints,
-                                        snapshot.encode(first.content)))
+                                        first_table.snapshot_bytes()))
     res = cli("verify", built.path, "--json")
     assert res.code == 1
     assert any("does not match checkpoint" in p for p in res.json()["report"]["problems"])

@@ -20,6 +20,7 @@ import importlib.util
 import math
 import os
 import re
+import struct
 import subprocess
 import sys
 from fractions import Fraction
@@ -161,6 +162,14 @@ class Model:
         q = [quantize(v) for v in floats]
         return normalise(q) if self.metric == "cosine" else q
 
+    def root(self) -> str:
+        """The state root computed by the reference spec (spec/state_tree.py) from scratch."""
+        from valori_store.spec import state_tree
+
+        recs = [state_tree.RecordBytes(rid, text, W.canonical_json(meta), struct.pack(f"<{len(v)}i", *v))
+                for rid, (v, text, meta) in self.recs.items()]
+        return state_tree.state_root(recs, W.METRICS.index(self.metric), self.plan["dim"]).hex()
+
     def top(self, qname: str, k: int, flt=None):
         qv = self.queries[qname]
         scored = [(rid, raw_score(self.metric, qv, v)) for rid, (v, _, meta) in self.recs.items() if matches(meta, flt)]
@@ -195,8 +204,9 @@ class Model:
             elif kind == "state":
                 self.states[tag] = copy.deepcopy(self.recs)
                 items = [(rid, v, t, md) for rid, (v, t, md) in self.recs.items()]
-                out.append(lit(f"state {m} {tag} len={len(self.recs)} hash=") + "[0-9a-f]{16,}")
+                out.append(lit(f"state {m} {tag} len={len(self.recs)} hash={self.root()}"))
                 out.append(lit(f"snapshot {m} {tag} bytes=") + r"\d+ blake2b=[0-9a-f]{64}")
+                out.append(lit(f"state_v1 {m} {tag} hash=") + r"[0-9a-f]{64} bytes=\d+ blake2b=[0-9a-f]{64}")
                 out.append(lit(f"records {m} {tag} ids_sorted=True blake2b={W.records_digest(items)}"))
             elif kind == "checkpoint":
                 self.cps[tag] = copy.deepcopy(self.recs)
@@ -314,6 +324,22 @@ def test_model_matches_golden_and_store(metric, models, native, golden):
     for pattern, g, h in zip(want, gold, have):
         assert re.fullmatch(pattern, g), f"golden.txt disagrees with the recomputation:\n  {g}\n  {pattern}"
         assert re.fullmatch(pattern, h), f"store disagrees with the recomputation:\n  {h}\n  {pattern}"
+
+
+def test_spec_1_hashes_and_snapshots_are_the_0_1_record(native):
+    """Under spec 1 the same states still hash and encode exactly as valori-store 0.1 did:
+    golden_v1.txt is the golden file 0.1 committed."""
+    lines, _ = native
+    old = W.read_golden(W.HERE / "golden_v1.txt")
+    v1 = [ln for ln in lines if ln.startswith("state_v1 ")]
+    assert len(v1) == sum(1 for ln in old if ln.startswith("state ")) > 0
+    for ln in v1:
+        _, metric, tag, rest = ln.split(" ", 3)
+        fields = dict(kv.split("=", 1) for kv in rest.split())
+        (state,) = [x for x in old if x.startswith(f"state {metric} {tag} ")]
+        (snap,) = [x for x in old if x.startswith(f"snapshot {metric} {tag} ")]
+        assert state.endswith(f" hash={fields['hash']}"), (ln, state)
+        assert snap == f"snapshot {metric} {tag} bytes={fields['bytes']} blake2b={fields['blake2b']}", (ln, snap)
 
 
 @pytest.mark.parametrize("metric", W.METRICS)

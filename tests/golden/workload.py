@@ -396,6 +396,9 @@ def run_metric(metric: str, plan: dict, sink: dict | None = None) -> list[str]:
             snap = s.to_bytes()
             out.append(f"state {m} {tag} len={len(s)} hash={s.state_hash()}")
             out.append(f"snapshot {m} {tag} bytes={len(snap)} blake2b={hashlib.blake2b(snap, digest_size=32).hexdigest()}")
+            snap1 = s.to_bytes(spec=1)  # the same content as valori-store 0.1 (spec 1) hashed and wrote it
+            out.append(f"state_v1 {m} {tag} hash={s.state_hash(spec=1)} bytes={len(snap1)} "
+                       f"blake2b={hashlib.blake2b(snap1, digest_size=32).hexdigest()}")
             items = [(r.id, np.asarray(r.vector).tolist(), r.text, r.metadata) for r in recs]
             out.append(f"records {m} {tag} ids_sorted={[r.id for r in recs] == ids} blake2b={records_digest(items)}")
         elif kind == "checkpoint":

@@ -55,7 +55,7 @@ def test_json_round_trip_is_exact(store: ValoriStore) -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("state_hash", "00" * 32), ("seq", 0), ("k", 3), ("filter", '{"odd":{"$eq":false}}'),
     ("results", [["d00", "1"]]), ("query", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), ("metric", "dot"),
-    ("mode", "mmr"), ("spec_version", 2),
+    ("mode", "mmr"), ("spec_version", 1),
 ])
 def test_any_edit_is_reported_as_tampered(store: ValoriStore, field: str, value: object) -> None:
     _, r = store.search_with_receipt(_vectors(1, seed=4)[0], k=4, filter={"odd": True})

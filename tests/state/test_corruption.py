@@ -71,10 +71,20 @@ def small_store() -> ValoriStore:
     return s
 
 
-@pytest.fixture(scope="module")
-def snap() -> bytes:
-    data = small_store().to_bytes()
-    assert len(data) < 600, "keep the snapshot small enough to flip every bit"
+@pytest.fixture(scope="module", params=["format3", "format1"])
+def snap(request: pytest.FixtureRequest) -> bytes:
+    """The small store's snapshot as this version writes it (format 3), and as a 0.1 store
+    (spec 1) writes it (format 1): both must reject every damage."""
+    store = small_store()
+    if request.param == "format3":
+        data = store.to_bytes()
+    else:
+        from valori_store.format import snapshot
+
+        content = store.state_at(store.log_length - 1).table.content()
+        content.spec = 1
+        data = snapshot.encode(content)
+    assert len(data) < 700, "keep the snapshot small enough to flip every bit"
     return data
 
 
@@ -127,7 +137,9 @@ def test_snapshot_version_bump_is_a_format_version_error(snap: bytes) -> None:
 
 
 def _redigest(body: bytes) -> bytes:
-    h = hashlib.sha256(b"valori-state-v1\x00")
+    """``body`` (everything before the trailing digest) with its file digest recomputed."""
+    tag = b"valori-snapshot-v2\x00" if struct.unpack_from("<H", body, 8)[0] == 3 else b"valori-state-v1\x00"
+    h = hashlib.sha256(tag)
     h.update(body)
     return body + h.digest()
 
@@ -144,9 +156,15 @@ def _with_metadata(snap: bytes, replacement: bytes) -> bytes:
 
 
 def test_snapshot_surgery_control(snap: bytes) -> None:
-    """The helper below rebuilds the original bytes exactly when nothing is changed."""
+    """The helper below rebuilds the original bytes exactly when nothing is changed; a
+    format-1 file edited consistently loads, a format-3 one fails its recorded state root."""
     assert _with_metadata(snap, b'{"s":"v"}') == snap
-    assert ValoriStore.from_bytes(_with_metadata(snap, b'{"s":"w"}')).get(["z1"])[0].metadata == {"s": "w"}
+    edited = _with_metadata(snap, b'{"s":"w"}')
+    if struct.unpack_from("<H", snap, 8)[0] == 3:
+        with pytest.raises(CorruptFileError, match="state root"):
+            ValoriStore.from_bytes(edited)
+    else:
+        assert ValoriStore.from_bytes(edited).get(["z1"])[0].metadata == {"s": "w"}
 
 
 @pytest.mark.parametrize("replacement", [b'["s","v"]', b'{ "s":"v"}', b'{"s":NaN}'], ids=["list", "space", "nan"])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from valori_store import IdError, InputError, ValoriStore, verify
+from valori_store.format import snapshot
 from valori_store.storage.recovery import read_log
 
 
@@ -46,7 +47,7 @@ def test_overwriting_switches_between_vector_and_no_vector() -> None:
     assert [h.id for h in s.search([1.0, 1.0, 1.0], k=10)] == ["p1", "v3", "v1"]
     assert s.get(["v2"])[0].vector is None and s.get(["p1"])[0].vector is not None
     s.delete(["p2", "v2"])
-    assert s.ids() == ["p1", "v1", "v3"] and s.to_bytes()[8] == 1  # no plain record left: format 1
+    assert s.ids() == ["p1", "v1", "v3"] and s.to_bytes()[8] == 3  # spec 2 always writes format 3
 
 
 def test_state_is_history_independent_and_round_trips() -> None:
@@ -63,25 +64,18 @@ def test_state_is_history_independent_and_round_trips() -> None:
         hashes.add(s.state_hash())
         data = s.to_bytes()
     assert len(hashes) == 1
-    assert struct.unpack_from("<H", data, 8)[0] == 2
+    assert struct.unpack_from("<H", data, 8)[0] == 3
     assert ValoriStore.from_bytes(data).state_hash() == hashes.pop()
     assert ValoriStore.from_bytes(data).to_bytes() == data
 
 
-def test_format_2_snapshot_follows_the_documented_layout() -> None:
-    """An independent decoder written from docs/format.md, section 2."""
-    s = _store("dot")
-    data = s.to_bytes()
-    magic, fmt, spec_v, metric, dim, count, vec_off, rec_off, rec_len = struct.unpack_from("<8sHHB3xI4xQQQQ", data, 0)
-    assert (magic, fmt, spec_v, metric, dim, count, vec_off) == (b"VALORIS\x00", 2, 1, 1, 3, 5, 64)
-    body, digest = data[:-32], data[-32:]
-    assert hashlib.sha256(b"valori-state-v1\x00" + body).digest() == digest
-    assert digest.hex() == s.state_hash()
-    rows = np.frombuffer(data, "<i4", count * dim, vec_off).reshape(count, dim)
+def _decode_records(data: bytes, rec_off: int, count: int, flagged: bool) -> tuple[list[tuple[str, int]], int]:
     pos, seen = rec_off, []
-    for i in range(count):
-        flags = data[pos]
-        pos += 1
+    for _ in range(count):
+        flags = 0
+        if flagged:
+            flags = data[pos]
+            pos += 1
         (n,) = struct.unpack_from("<I", data, pos)
         rid = data[pos + 4 : pos + 4 + n].decode()
         pos += 4 + n
@@ -89,10 +83,41 @@ def test_format_2_snapshot_follows_the_documented_layout() -> None:
         pos += 4 + (0 if n == 0xFFFFFFFF else n)
         (n,) = struct.unpack_from("<I", data, pos)
         pos += 4 + n
-        seen.append((rid, flags, rows[i].tolist()))
-    assert pos == rec_off + rec_len == len(data) - 32
-    assert seen == [("p1", 1, [0, 0, 0]), ("p2", 1, [0, 0, 0]), ("v1", 0, [65536, 0, 0]),
-                    ("v2", 0, [0, 131072, 0]), ("v3", 0, [0, 0, 196608])]
+        seen.append((rid, flags))
+    return seen, pos
+
+
+def test_format_3_snapshot_follows_the_documented_layout() -> None:
+    """An independent decoder written from docs/format.md, section 2."""
+    s = _store("dot")
+    data = s.to_bytes()
+    magic, fmt, spec_v, metric, dim, count, vec_off, rec_off, rec_len = struct.unpack_from("<8sHHB3xI4xQQQQ", data, 0)
+    assert (magic, fmt, spec_v, metric, dim, count, vec_off) == (b"VALORIS\x00", 3, 2, 1, 3, 5, 64)
+    body, digest = data[:-32], data[-32:]
+    assert hashlib.sha256(b"valori-snapshot-v2\x00" + body).digest() == digest
+    assert body[-32:].hex() == s.state_hash()  # the state root sits before the file digest
+    rows = np.frombuffer(data, "<i4", count * dim, vec_off).reshape(count, dim)
+    seen, pos = _decode_records(data, rec_off, count, flagged=True)
+    assert pos == rec_off + rec_len == len(data) - 64
+    assert [(rid, f, rows[i].tolist()) for i, (rid, f) in enumerate(seen)] == [
+        ("p1", 1, [0, 0, 0]), ("p2", 1, [0, 0, 0]), ("v1", 0, [65536, 0, 0]), ("v2", 0, [0, 131072, 0]),
+        ("v3", 0, [0, 0, 196608])]
+
+
+def test_format_2_is_the_spec_1_layout_with_flags() -> None:
+    """A spec-1 state (a 0.1 store) holding a record without a vector: format 2, whose
+    digest is the spec-1 state hash."""
+    content = _store("dot")._live.table.content()
+    content.spec = 1
+    data = snapshot.encode(content)
+    fmt, spec_v = struct.unpack_from("<HH", data, 8)
+    assert (fmt, spec_v) == (2, 1)
+    assert hashlib.sha256(b"valori-state-v1\x00" + data[:-32]).digest() == data[-32:] == snapshot.state_digest(content)
+    (count, rec_off) = struct.unpack_from("<Q", data, 24)[0], struct.unpack_from("<Q", data, 40)[0]
+    seen, _ = _decode_records(data, rec_off, count, flagged=True)
+    assert seen == [("p1", 1), ("p2", 1), ("v1", 0), ("v2", 0), ("v3", 0)]
+    loaded = ValoriStore.from_bytes(data)
+    assert loaded.state_hash() == data[-32:].hex() and loaded.to_bytes() == data
 
 
 def test_write_is_one_atomic_event_and_rejects_an_id_given_twice() -> None:

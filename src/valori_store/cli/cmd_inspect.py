@@ -17,7 +17,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from valori_store import spec
 from valori_store.cli.common import OK, Ctx, short
 from valori_store.cli.sources import open_source
 from valori_store.errors import CorruptFileError
@@ -43,10 +42,11 @@ def _snapshot_header(path: Path) -> dict[str, Any]:
         header = snapshot.read_header(head, str(path))
         if size < snapshot.HEADER_SIZE + snapshot.DIGEST_SIZE:
             raise CorruptFileError(f"{path}: {size} bytes is too short for a valori snapshot")
-        fh.seek(size - snapshot.DIGEST_SIZE)
+        tree = header["format"] == snapshot.FORMAT_TREE  # the state root sits before the file digest
+        fh.seek(size - (2 if tree else 1) * snapshot.DIGEST_SIZE)
         digest = fh.read(snapshot.DIGEST_SIZE)
     return {"dim": header["dim"], "metric": header["metric"], "count": header["count"], "state_hash": digest.hex(),
-            "bytes": size}
+            "bytes": size, "spec_version": snapshot.FORMAT_SPEC[int(header["format"])]}
 
 
 def state_from(image_seq: int | None, events: int) -> str:
@@ -62,7 +62,7 @@ def inspect_path(path: Path) -> dict[str, Any]:
         info = _snapshot_header(path)
         return {"ok": True, "path": str(path), "kind": "snapshot", "dim": info["dim"], "metric": info["metric"],
                 "count": info["count"], "state_hash": info["state_hash"], "digest_checked": False,
-                "spec_version": spec.SPEC_VERSION, "bytes": info["bytes"], "log": None, "checkpoints": [],
+                "spec_version": info["spec_version"], "bytes": info["bytes"], "log": None, "checkpoints": [],
                 "sessions": [], "state_from": "snapshot header", "warnings": []}
     src = open_source(path)
     try:
@@ -75,7 +75,7 @@ def inspect_path(path: Path) -> dict[str, Any]:
         return {
             "ok": True, "path": str(path), "kind": "directory", "dim": src.store.dim, "metric": src.store.metric,
             "count": len(src.store), "state_hash": src.store.state_hash(),
-            "spec_version": spec.SPEC_VERSION,
+            "spec_version": log.spec,
             "log": {"events": log.events, "bytes": log.good_end, "file_bytes": len(log.data),
                     "torn_bytes": log.torn_bytes, "torn_reason": log.torn_reason, "event_counts": log.counts()},
             "images": len(images),

@@ -26,7 +26,7 @@ from valori_store import ValoriStore
 from valori_store.cli.common import FAILED, OK, Ctx
 from valori_store.cli.sources import open_source, resolve
 from valori_store.errors import InputError
-from valori_store.format import events, images, snapshot
+from valori_store.format import events, images
 from valori_store.storage import layout
 from valori_store.storage.atomic import fsync_dir, write_atomic
 from valori_store.storage.state_at import replay_result
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
     if replayed != point.state_hash:
         return ctx.fail(FAILED, f"replaying {src.path} to {point.what} gives state {replayed}, not the recorded "
                         f"{point.state_hash}; run valori-store verify {src.path}")
-    snap = snapshot.encode(table.content())
+    snap = table.snapshot_bytes()
     if out_kind == layout.SNAPSHOT:
         write_atomic(out, snap)
         reopened = ValoriStore.load(out)

@@ -14,6 +14,9 @@ from typing import Any
 STATE = b"valori-state-v1"
 LOG = b"valori-log-v1"
 IMAGE = b"valori-image-v1"
+SNAPSHOT = b"valori-snapshot-v2"
+IMAGE_V2 = b"valori-image-v2"
+PAGE = b"valori-page-v2"
 SIZE = 32
 
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from valori_store.errors import FormatVersionError
-from valori_store.format.binary import Reader, blob, opt_str, pack_records, u32, u64
+from valori_store.format import records_block
+from valori_store.format.binary import Reader, blob, opt_str, u32, u64
 from valori_store.format.canonical import is_canonical_metadata
-from valori_store.format.snapshot import DIGEST_SIZE, FORMAT_VERSION
+from valori_store.format.records_block import PackedRecords
+from valori_store.format.snapshot import DIGEST_SIZE, FORMAT_TREE, FORMAT_VERSION
 from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
 
 CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE, WRITE_PLAIN, RESTORE_PLAIN = range(9)
@@ -30,10 +32,12 @@ NAMES = {
 
 @dataclass(frozen=True)
 class Create:
-    """First event of every log: the store's shape."""
+    """First event of every log: the store's shape and its spec version (1: a store made by
+    valori-store 0.1, whose state hash hashes the whole snapshot; 2: the state tree)."""
 
     dim: int
     metric: str
+    spec: int = SPEC_VERSION
     kind: int = field(default=CREATE, init=False)
 
 
@@ -45,7 +49,15 @@ class Upsert:
     rows: np.ndarray
     texts: list[str | None]
     metas: list[bytes]
+    packed: PackedRecords | None = field(default=None, compare=False, repr=False)
     kind: int = field(default=UPSERT, init=False)
+
+    def packed_records(self) -> PackedRecords:
+        """The records packed (computed once; decoded events carry their payload's)."""
+        if self.packed is None:
+            object.__setattr__(self, "packed", records_block.pack(self.ids, self.texts, self.metas))
+        assert self.packed is not None
+        return self.packed
 
     @classmethod
     def empty(cls, dim: int) -> Upsert:
@@ -59,6 +71,13 @@ class Plain:
     ids: list[str] = field(default_factory=list)
     texts: list[str | None] = field(default_factory=list)
     metas: list[bytes] = field(default_factory=list)
+    packed: PackedRecords | None = field(default=None, compare=False, repr=False)
+
+    def packed_records(self) -> PackedRecords:
+        if self.packed is None:
+            object.__setattr__(self, "packed", records_block.pack(self.ids, self.texts, self.metas))
+        assert self.packed is not None
+        return self.packed
 
 
 @dataclass(frozen=True)
@@ -120,12 +139,15 @@ class Write:
         return WRITE_PLAIN if self.plain.ids else WRITE
 
 
+#: The snapshot format a create event records for each spec version.
+CREATE_FORMAT = {1: FORMAT_VERSION, 2: FORMAT_TREE}
+
 Event = Create | Upsert | Delete | CheckpointMark | Restore | Note | Write
 
 
 def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
     """Upsert payload as (count + records, vector block): the block is a zero-copy view."""
-    head = u32(len(ev.ids)) + pack_records(ev.ids, ev.texts, ev.metas)
+    head = u32(len(ev.ids)) + ev.packed_records().data
     if not len(ev.ids):
         return [head]
     block = np.ascontiguousarray(ev.rows, dtype="<i4")  # no copy for C-ordered int32 on LE
@@ -133,7 +155,7 @@ def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
 
 
 def _plain_payload(plain: Plain) -> bytes:
-    return u32(len(plain.ids)) + pack_records(plain.ids, plain.texts, plain.metas)
+    return u32(len(plain.ids)) + plain.packed_records().data
 
 
 def _ids_payload(ids: list[str]) -> bytes:
@@ -164,28 +186,31 @@ def encode(ev: Event) -> bytes:
     if isinstance(ev, Note):
         return blob(ev.topic.encode("utf-8")) + blob(ev.body)
     if isinstance(ev, Create):
-        return u32(ev.dim) + bytes([METRICS.index(ev.metric)]) + SPEC_VERSION.to_bytes(2, "little") + (
-            FORMAT_VERSION.to_bytes(2, "little")
+        return u32(ev.dim) + bytes([METRICS.index(ev.metric)]) + ev.spec.to_bytes(2, "little") + (
+            CREATE_FORMAT[ev.spec].to_bytes(2, "little")
         )
     raise TypeError(f"not an event: {ev!r}")
 
 
-def _read_records(r: Reader) -> tuple[list[str], list[str | None], list[bytes]]:
+def _read_records(r: Reader) -> tuple[list[str], list[str | None], list[bytes], PackedRecords]:
     count = r.u32()
     ids, texts, metas = [], [], []
-    for _ in range(count):
+    start = r.pos
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    for i in range(count):
         ids.append(r.text())
         texts.append(r.opt_text())
         meta = r.blob()
         if not is_canonical_metadata(meta):
             raise r.fail("metadata is not canonical JSON")
         metas.append(meta)
-    return ids, texts, metas
+        offsets[i + 1] = r.pos - start
+    return ids, texts, metas, PackedRecords(bytes(r.data[start : r.pos]), offsets)
 
 
 def _read_upsert(r: Reader, dim: int) -> Upsert:
-    ids, texts, metas = _read_records(r)
-    return Upsert(ids, r.int32_matrix(len(ids), dim), texts, metas)
+    ids, texts, metas, packed = _read_records(r)
+    return Upsert(ids, r.int32_matrix(len(ids), dim), texts, metas, packed)
 
 
 def _read_plain(r: Reader) -> Plain:
@@ -225,14 +250,14 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
         ev = Restore(target, digest, deletes, upsert, _read_plain(r) if kind == RESTORE_PLAIN else Plain())
     elif kind == CREATE:
         d, m, spec, fmt = r.u32(), r.u8(), r.u16(), r.u16()
-        if spec != SPEC_VERSION or fmt != FORMAT_VERSION:
+        if CREATE_FORMAT.get(spec) != fmt:
             raise FormatVersionError(
-                f"{what}: log written by format {fmt} / numeric spec {spec}; this valori-store reads format "
-                f"{FORMAT_VERSION} / spec {SPEC_VERSION}"
+                f"{what}: log written by format {fmt} / spec {spec}; this valori-store reads "
+                + ", ".join(f"format {f} / spec {s}" for s, f in CREATE_FORMAT.items())
             )
         if m >= len(METRICS) or not 1 <= d <= MAX_DIM:
             raise r.fail("bad create event")
-        ev = Create(d, METRICS[m])
+        ev = Create(d, METRICS[m], spec)
     else:
         raise r.fail(f"unknown event type {kind}")
     r.end()

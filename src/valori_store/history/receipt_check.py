@@ -56,9 +56,9 @@ def _check_receipt_itself(r: Receipt) -> ReceiptCheck | None:
     """Digest, version and shape checks that need no store."""
     if r.computed_digest() != r.digest:
         return _verdict(r, "tampered", "the receipt's digest does not match its content: it was edited")
-    if r.version != RECEIPT_VERSION or r.spec_version != spec.SPEC_VERSION:
-        return _verdict(r, "invalid", f"receipt version {r.version} / numeric spec {r.spec_version}; this "
-                        f"valori-store verifies {RECEIPT_VERSION} / {spec.SPEC_VERSION}")
+    if r.version != RECEIPT_VERSION or r.spec_version not in spec.SPEC_VERSIONS:
+        return _verdict(r, "invalid", f"receipt version {r.version} / spec {r.spec_version}; this "
+                        f"valori-store verifies {RECEIPT_VERSION} / specs {spec.SPEC_VERSIONS}")
     if r.mode not in MODES or r.metric not in spec.METRICS or r.k < 0:
         return _verdict(r, "invalid", f"unknown mode {r.mode!r} or metric {r.metric!r}")
     return None
@@ -124,7 +124,7 @@ def _verify_against(source: Any, pending: dict[int, Receipt], checks: list[Recei
                 checks[i] = _shape_ok(r, source.dim, source.metric)
                 if checks[i] is not None:
                     continue
-                if r.state_hash == view.table.state_hash():
+                if r.state_hash == view.table.state_digest(r.spec_version).hex():
                     checks[i] = _rerun(r, view.table)
                 else:
                     rest[i] = r
@@ -148,7 +148,7 @@ def _verify_against(source: Any, pending: dict[int, Receipt], checks: list[Recei
         checks[i] = _shape_ok(r, table.dim, table.metric.name)
         if checks[i] is not None:
             continue
-        if r.state_hash != table.state_hash():
+        if r.state_hash != table.state_digest(r.spec_version).hex():
             checks[i] = _verdict(r, "state-unavailable", "the snapshot holds a different state than the receipt's "
                                  "(a snapshot has no history; verify against the store directory)")
         else:
@@ -165,9 +165,9 @@ def _walk_log(data: bytes, what: str, pending: dict[int, Receipt], checks: list[
         for seq, result in walk_to(data, what, by_seq):
             if seq is None:
                 break
-            state = result.table.state_hash()
             for i in by_seq.pop(seq):
                 r = pending[i]
+                state = result.table.state_digest(r.spec_version).hex()
                 if (r.dim, r.metric) != (result.table.dim, result.metric):
                     checks[i] = _verdict(r, "state-unavailable", "receipt is for another store shape")
                 elif state != r.state_hash:

@@ -10,7 +10,7 @@ from valori_store.errors import CorruptFileError, NotFoundError
 from valori_store.format import images, snapshot
 from valori_store.format.frames import DAMAGED_FINAL
 from valori_store.state import machine
-from valori_store.state.table import RecordTable
+from valori_store.state.table import RecordTable, content_digest
 from valori_store.storage import layout
 
 __all__ = ["VerifyReport", "check_images", "fill_report", "verify", "verify_log_bytes"]
@@ -138,7 +138,7 @@ def check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> N
             report.problems.append(f"{path.name}: holds the image of checkpoint {img.seq} under another name")
             continue
         expected = digests.get(img.seq)
-        actual = snapshot.state_digest(img.content).hex()
+        actual = content_digest(img.content).hex()
         if expected != actual:
             report.ok = False
             report.problems.append(f"{path.name}: its state does not match checkpoint {img.seq} in the log")

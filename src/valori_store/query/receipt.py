@@ -165,7 +165,8 @@ def _check_types(data: Mapping[str, Any]) -> None:
             raise InputError("receipt results must be [id, raw] pairs of strings")
 
 
-def make(query: Query, ranked: Sequence[tuple[str, int]], *, metric: str, state_digest: bytes, seq: int) -> Receipt:
+def make(query: Query, ranked: Sequence[tuple[str, int]], *, metric: str, state_digest: bytes, seq: int,
+         spec_version: int = spec.SPEC_VERSION) -> Receipt:
     """The sealed receipt of ``query`` having returned ``ranked`` ((id, raw) pairs, best
     first) on a ``metric`` store whose state had ``state_digest`` after event ``seq``."""
     q = np.ascontiguousarray(query.raw, dtype="<i4")
@@ -176,7 +177,7 @@ def make(query: Query, ranked: Sequence[tuple[str, int]], *, metric: str, state_
         query=base64.b64encode(q.tobytes()).decode("ascii"), k=query.k,
         filter=None if fil == b"null" else fil.decode("utf-8"),
         results=[[rid, str(raw)] for rid, raw in ranked], mode=query.mode, fetch_k=query.fetch_k,
-        lam=None if lam is None else f"{lam.numerator}/{lam.denominator}",
+        lam=None if lam is None else f"{lam.numerator}/{lam.denominator}", spec_version=spec_version,
     ).sealed()
 
 

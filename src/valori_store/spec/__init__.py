@@ -3,7 +3,8 @@
 * :mod:`.numbers`: Q16.16 conversion of float input and integer cosine normalisation;
 * :mod:`.metrics`: the metric registry (exact scores, rank keys, reported float scores,
   int64 bounds);
-* :mod:`.order`: the total order of results and the reference top-k.
+* :mod:`.order`: the total order of results and the reference top-k;
+* :mod:`.state_tree`: the state root (a Merkle hash trie over the records) and its proofs.
 
 Everything faster (the numba kernels) must equal these functions bit for bit.
 """
@@ -28,6 +29,7 @@ from valori_store.spec.numbers import (
     Q_MIN,
     SCALE,
     SPEC_VERSION,
+    SPEC_VERSIONS,
     check_dim,
     normalize,
     normalize_row,

@@ -4,7 +4,7 @@ Written for clarity, not speed: the numba kernels in :mod:`valori_store.kernels`
 bit-identical integers, and the tests prove it. Scores and the metric registry are in
 :mod:`.metrics`, the total order in :mod:`.order`.
 
-Numbers (spec version 1)
+Numbers (the same in spec versions 1 and 2)
 ------------------------
 * **Q16.16**: a real ``v`` is stored as the int32 ``q = rint(v * 2**16)``; the range is
   ``[-32768, 32768 - 2**-16]``. Input is converted to float64 first (exact for Python
@@ -35,8 +35,12 @@ import numpy as np
 
 from valori_store.errors import DimensionError, InputError, RangeError, VectorError, ZeroVectorError
 
-#: Version of this numeric spec; stored in every snapshot and log header.
-SPEC_VERSION = 1
+#: Version of the spec (these numbers plus the state tree of :mod:`.state_tree`), stored in
+#: every snapshot and log header. Version 1 (valori-store 0.1) had the same numbers and
+#: hashed the whole snapshot as the state hash; stores and snapshots of version 1 still open.
+SPEC_VERSION = 2
+#: Spec versions this code reads.
+SPEC_VERSIONS = (1, 2)
 #: Fixed-point scale: 2**16.
 SCALE = 1 << 16
 #: Inclusive int32 bounds of a Q16.16 value.

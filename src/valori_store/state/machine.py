@@ -15,13 +15,13 @@ from valori_store.state.table import RecordTable
 def apply(table: RecordTable, ev: events.Event) -> None:
     """Apply one event to the table (create, checkpoints and notes change nothing)."""
     if isinstance(ev, events.Upsert):
-        table.upsert(ev.ids, ev.rows, ev.texts, ev.metas)
+        table.upsert(ev.ids, ev.rows, ev.texts, ev.metas, ev.packed)
     elif isinstance(ev, events.Delete):
         table.delete(ev.ids)
     elif isinstance(ev, (events.Restore, events.Write)):
         table.delete(ev.deletes)
-        table.upsert(ev.upsert.ids, ev.upsert.rows, ev.upsert.texts, ev.upsert.metas)
-        table.upsert_plain(ev.plain.ids, ev.plain.texts, ev.plain.metas)
+        table.upsert(ev.upsert.ids, ev.upsert.rows, ev.upsert.texts, ev.upsert.metas, ev.upsert.packed)
+        table.upsert_plain(ev.plain.ids, ev.plain.texts, ev.plain.metas, ev.plain.packed)
 
 
 @dataclass
@@ -68,7 +68,7 @@ def walk(
             if result is not None:
                 raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
             dim = ev.dim
-            result = ReplayResult(RecordTable(ev.dim, ev.metric))
+            result = ReplayResult(RecordTable(ev.dim, ev.metric, ev.spec))
         else:
             assert result is not None
             apply(result.table, ev)

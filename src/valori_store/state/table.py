@@ -6,7 +6,9 @@ into the hole) and are never exposed: everything ordered or hashed uses id order
 
 A record without a vector (a *plain* record) has a zero row and its flag set in
 :attr:`RecordTable.plain_flags`; searches never rank it. The table owns its metric and its
-state digest (computed on demand, cached until the next change).
+state digest: under spec 2 the root of its state tree (:mod:`.merkle`, kept up to date row
+by row), under spec 1 (stores made by valori-store 0.1) the SHA-256 of its snapshot bytes,
+computed on demand and cached until the next change.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from valori_store.format import snapshot
+from valori_store.errors import CorruptFileError
+from valori_store.format import records_block, snapshot
 from valori_store.format.canonical import decode_metadata
-from valori_store.spec import Metric, get_metric
+from valori_store.format.records_block import PackedRecords
+from valori_store.spec import SPEC_VERSION, Metric, get_metric
 from valori_store.state.growable import GrowableRows
+from valori_store.state.merkle import StateTree
 
 #: Growth factor of the matrix capacity. Capacity that is not yet written is never
 #: touched, so it costs address space, not resident memory; growth extends the memory map
@@ -32,9 +37,12 @@ MIN_CAPACITY = 64
 class RecordTable:
     """Rows of one store. Not thread-safe: the store serialises mutations."""
 
-    def __init__(self, dim: int, metric: Metric | str) -> None:
+    def __init__(self, dim: int, metric: Metric | str, spec: int = SPEC_VERSION) -> None:
         self.dim = dim
         self.metric = metric if isinstance(metric, Metric) else get_metric(metric)
+        #: State spec version: 2 keeps a state tree; 1 hashes the snapshot (0.1 stores).
+        self.spec = spec
+        self.tree = StateTree(self.metric.code, dim) if spec >= 2 else None
         self._rows = GrowableRows((dim,), np.int32)
         self._rowmax = GrowableRows((), np.int64)
         self._plain = GrowableRows((), np.uint8)
@@ -53,11 +61,19 @@ class RecordTable:
 
     @classmethod
     def from_content(cls, content: snapshot.Content) -> RecordTable:
-        """A table holding a decoded snapshot's records."""
-        table = cls(content.dim, content.metric)
+        """A table holding a decoded snapshot's records (a format-3 root is checked)."""
+        table = cls(content.dim, content.metric, content.spec)
         if content.plain is None:
             table.upsert(content.ids, content.rows, content.texts, content.metas)
-            return table
+        else:
+            table._from_mixed(content)
+        if content.root is not None and table.state_digest() != content.root:
+            raise CorruptFileError("snapshot: its recorded state root does not match its records")
+        return table
+
+    def _from_mixed(self, content: snapshot.Content) -> None:
+        assert content.plain is not None
+        table = self
         has = content.plain == 0
         pick = np.flatnonzero(has).tolist()
         table.upsert([content.ids[i] for i in pick], content.rows[has], [content.texts[i] for i in pick],
@@ -65,7 +81,6 @@ class RecordTable:
         rest = np.flatnonzero(~has).tolist()
         table.upsert_plain([content.ids[i] for i in rest], [content.texts[i] for i in rest],
                            [content.metas[i] for i in rest])
-        return table
 
     @property
     def matrix(self) -> np.ndarray:
@@ -98,11 +113,15 @@ class RecordTable:
         self._rows.grow(new_cap, self.n)
         self._rowmax.grow(new_cap, self.n)
         self._plain.grow(new_cap, self.n)
+        if self.tree is not None:
+            self.tree.grow(new_cap, self.n)
 
     def upsert(
-        self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes]
+        self, ids: Sequence[str], rows: np.ndarray, texts: Sequence[str | None], metas: Sequence[bytes],
+        packed: PackedRecords | None = None,
     ) -> None:
-        """Insert or overwrite records; inputs are already validated and canonical (ids unique)."""
+        """Insert or overwrite records; inputs are already validated and canonical (ids unique).
+        ``packed``: the same records already packed (the event payload's), if at hand."""
         if len(ids) == 0:
             return
         self._digest = None
@@ -119,6 +138,7 @@ class RecordTable:
             self.matrix[base : self.n] = rows
             self.rowmax[base : self.n] = _row_maxabs(rows)
             self._raise_bound(base, self.n)
+            self._tree_write(np.arange(base, self.n), ids, texts, metas, packed, rows, False)
             return
         positions = self._place(ids, texts, metas)
         rowmax = _row_maxabs(rows)
@@ -126,8 +146,10 @@ class RecordTable:
         self.rowmax[positions] = rowmax
         self._set_plain(positions, 0)
         self.rowmax_bound = max(self.rowmax_bound, int(rowmax.max()))
+        self._tree_write(positions, ids, texts, metas, packed, rows, False)
 
-    def upsert_plain(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
+    def upsert_plain(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes],
+                     packed: PackedRecords | None = None) -> None:
         """Insert or overwrite records without a vector (validated, canonical, ids unique)."""
         if len(ids) == 0:
             return
@@ -136,6 +158,18 @@ class RecordTable:
         self.matrix[positions] = 0
         self.rowmax[positions] = 0
         self._set_plain(positions, 1)
+        self._tree_write(positions, ids, texts, metas, packed, None, True)
+
+    def _tree_write(self, positions: np.ndarray, ids: Sequence[str], texts: Sequence[str | None],
+                    metas: Sequence[bytes], packed: PackedRecords | None, rows: np.ndarray | None,
+                    plain: bool) -> None:
+        """Keys and leaves of the rows just written (an overwrite keeps its id, so its key
+        and subtree: writing marks it dirty)."""
+        if self.tree is None:
+            return
+        if packed is None:
+            packed = records_block.pack(ids, texts, metas)
+        self.tree.write(positions, packed, rows if rows is not None else np.zeros((0, self.dim), np.int32), plain)
 
     def _place(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> np.ndarray:
         """Rows for ``ids`` (existing rows get the new text and metadata; new ids are appended)."""
@@ -169,7 +203,8 @@ class RecordTable:
             flags[positions] = flag
             self.n_plain += int(flags[positions].sum()) - before
 
-    def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
+    def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes],
+                       packed: PackedRecords | None = None) -> None:
         """Append new records whose rows the caller already wrote in place.
 
         Rows ``[n, n + len(ids))`` of :attr:`matrix` and :attr:`rowmax` must hold them
@@ -186,6 +221,7 @@ class RecordTable:
         self._meta_dicts.extend([None] * n)
         self.n = base + n
         self._raise_bound(base, self.n)
+        self._tree_write(np.arange(base, self.n), ids, texts, metas, packed, self.matrix[base:self.n], False)
 
     def _raise_bound(self, start: int, stop: int) -> None:
         if stop > start:
@@ -202,6 +238,12 @@ class RecordTable:
             self._digest = None
             last = self.n - 1
             self.n_plain -= int(flags[row])
+            tree = self.tree
+            if tree is not None:
+                tree.mark(tree.keys[row : row + 1, 0])
+                if row != last:
+                    tree.move(last, row)
+                tree.clear(last)
             if row != last:
                 moved = self.ids[last]
                 self.matrix[row] = self.matrix[last]
@@ -261,21 +303,48 @@ class RecordTable:
         rows = self.matrix[order] if order else np.zeros((0, self.dim), dtype=np.int32)
         plain = self.plain_flags[order] if self.n_plain else None
         return snapshot.Content(self.dim, self.metric.name, [self.ids[r] for r in order], rows,
-                                [self.texts[r] for r in order], [self.metas[r] for r in order], plain)
+                                [self.texts[r] for r in order], [self.metas[r] for r in order], plain, self.spec)
 
-    def state_digest(self) -> bytes:
-        """The 32-byte state digest (SHA-256 of the canonical snapshot), cached until a change.
+    def snapshot_bytes(self, spec: int | None = None) -> bytes:
+        """Canonical snapshot bytes of this state under its spec (or ``spec``): format 3
+        under spec 2, format 1 (or 2 with records without vectors) under spec 1."""
+        content = self.content()
+        content.spec = self.spec if spec is None else spec
+        return snapshot.encode(content, self.state_digest(2) if content.spec >= 2 else None)
 
-        Readers holding a shared lock may fill the cache concurrently: they compute the same
-        value, and no writer runs while they hold the lock.
+    def state_digest(self, spec: int | None = None) -> bytes:
+        """The 32-byte state digest under this table's spec (or ``spec``): the tree root
+        (spec 2) or the SHA-256 of the spec-1 snapshot bytes, cached until a change.
+
+        Readers holding a shared lock may fill the caches concurrently: they compute the
+        same values, and no writer runs while they hold the lock.
         """
+        spec = self.spec if spec is None else spec
+        if spec >= 2:
+            if self.tree is not None:
+                return self.tree.root(self.n)
+            return RecordTable.from_content(self._as_spec(2)).state_digest()
         digest = self._digest
         if digest is None:
-            digest = self._digest = snapshot.state_digest(self.content())
+            digest = snapshot.state_digest(self.content())
+            if spec == self.spec:
+                self._digest = digest
         return digest
+
+    def _as_spec(self, spec: int) -> snapshot.Content:
+        content = self.content()
+        content.spec = spec
+        return content
 
     def state_hash(self) -> str:
         return self.state_digest().hex()
+
+
+def content_digest(content: snapshot.Content) -> bytes:
+    """The state digest of decoded content under its own spec version."""
+    if content.spec == 1:
+        return snapshot.state_digest(content)
+    return RecordTable.from_content(content).state_digest()
 
 
 def _row_maxabs(rows: np.ndarray) -> np.ndarray:

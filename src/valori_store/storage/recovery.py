@@ -61,6 +61,11 @@ class LogView:
     chain: bytes
     dim: int
     metric: str
+    spec: int = 2
+
+    @property
+    def shape(self) -> events.Create:
+        return events.Create(self.dim, self.metric, self.spec)
 
     @property
     def events(self) -> int:
@@ -125,7 +130,7 @@ def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) ->
     events after it (checkpoints and notes are collected from every frame)."""
     img = usable_image(root, frames)
     if img is None:
-        table, first = RecordTable(shape.dim, shape.metric), 1
+        table, first = RecordTable(shape.dim, shape.metric, shape.spec), 1
     else:
         table, first = RecordTable.from_content(img.content), img.seq + 1
     cps: list[Checkpoint] = []
@@ -225,7 +230,7 @@ def read_log(root: str | os.PathLike[str]) -> LogView:
         data = fh.read()
     scan, shape = check_log(data, str(path))
     return LogView(path, data, scan.frames, scan.good_end, scan.torn_bytes, scan.torn_reason, scan.last_chain,
-                   shape.dim, shape.metric)
+                   shape.dim, shape.metric, shape.spec)
 
 
 def recover_readonly(root: str | os.PathLike[str]) -> Recovered:
@@ -237,7 +242,7 @@ def recover_readonly(root: str | os.PathLike[str]) -> Recovered:
     view = read_log(root)
     with warnings.catch_warnings(record=True) as caught:  # image warnings become report lines
         warnings.simplefilter("always")
-        rec = rebuild(root, view.frames, events.Create(view.dim, view.metric), str(view.path))
+        rec = rebuild(root, view.frames, view.shape, str(view.path))
     rec.view = view
     rec.warnings.extend(str(w.message) for w in caught)
     if view.damaged_final:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from valori_store.errors import NotFoundError
-from valori_store.format import snapshot
 from valori_store.format.frames import Frame
 from valori_store.state import machine
 from valori_store.state.table import RecordTable
@@ -68,6 +67,8 @@ def state_at(data: Buffer, what: str, seq: int, *, root: Path | None = None, dig
     """
     if root is not None and digest is not None:
         img = load_image(root, seq)
-        if img is not None and img.seq == seq and snapshot.state_digest(img.content) == digest:
-            return RecordTable.from_content(img.content)
+        if img is not None and img.seq == seq:
+            table = RecordTable.from_content(img.content)
+            if table.state_digest() == digest:
+                return table
     return replay_result(data, what, seq, check_digests, on_event).table

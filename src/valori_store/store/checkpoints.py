@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
-from valori_store.format import events, snapshot
+from valori_store.format import events
 from valori_store.records import Checkpoint
 from valori_store.state.table import RecordTable
 from valori_store.storage.image_files import RecoveryWarning, write_image
@@ -36,7 +36,7 @@ def checkpoint(live: Live, label: str | None) -> Checkpoint:
         if live.durable:
             assert live.root is not None
             try:
-                write_image(live.root, seq, live.log, list(live.checkpoints), snapshot.encode(live.table.content()))
+                write_image(live.root, seq, live.log, list(live.checkpoints), live.table.snapshot_bytes())
             except OSError as exc:  # the checkpoint is in the log; only the fast path is lost
                 warnings.warn(
                     f"checkpoint {seq} is logged but its image could not be written ({exc}); "

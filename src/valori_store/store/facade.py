@@ -21,11 +21,11 @@ from types import TracebackType
 from typing import Any
 
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
-from valori_store.format import snapshot
 from valori_store.query import receipt as receipts
 from valori_store.query.query import Query, parse_queries
 from valori_store.query.relevance import relevance
 from valori_store.records import Annotation, Checkpoint, Hit, Record
+from valori_store.spec import SPEC_VERSIONS
 from valori_store.storage import layout, recovery
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.lock import release_lock
@@ -33,6 +33,12 @@ from valori_store.store import checkpoints, notes, opening, reads, searches, wri
 from valori_store.store.live import Live, StateView
 
 DURABILITY = opening.DURABILITY
+
+
+def _check_spec(spec: int | None) -> int | None:
+    if spec is not None and (isinstance(spec, bool) or spec not in SPEC_VERSIONS):
+        raise InputError(f"spec must be one of {SPEC_VERSIONS} (or None for the store's own), got {spec!r}")
+    return spec
 
 
 class Store:
@@ -279,15 +285,18 @@ class Store:
         return found[0], (made[0] if made else None)
 
     # ------------------------------------------------------------------ state
-    def state_hash(self) -> str:
-        """Hex tagged SHA-256 of the canonical state (equal content, equal hash)."""
+    def state_hash(self, spec: int | None = None) -> str:
+        """The state hash: the hex root of the state tree (equal content, equal hash).
+        ``spec=1`` gives valori-store 0.1's hash of the same content (SHA-256 of its
+        snapshot); a store made by 0.1 uses that one by default."""
         with self._live.lock.read():
-            return self._live.table.state_hash()
+            return self._live.table.state_digest(_check_spec(spec)).hex()
 
-    def to_bytes(self) -> bytes:
-        """Canonical snapshot bytes (docs/format.md); its trailing digest is the state hash."""
+    def to_bytes(self, spec: int | None = None) -> bytes:
+        """Canonical snapshot bytes (docs/format.md), holding the state root; ``spec=1``
+        writes the 0.1 format instead (readable by valori-store 0.1)."""
         with self._live.lock.read():
-            return snapshot.encode(self._live.table.content())
+            return self._live.table.snapshot_bytes(_check_spec(spec))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the snapshot to ``path`` atomically (temp file, fsync, rename)."""

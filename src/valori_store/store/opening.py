@@ -17,13 +17,14 @@ from valori_store.store.live import Live
 DURABILITY = ("fsync", "batch", "none")
 
 
-def in_memory(dim: int, metric: str) -> Live:
-    """An empty in-memory store (its log spilled to an unlinked temporary file)."""
+def in_memory(dim: int, metric: str, spec_version: int = spec.SPEC_VERSION) -> Live:
+    """An empty in-memory store (its log spilled to an unlinked temporary file); a spec-1
+    store only to hold a spec-1 snapshot."""
     dim = spec.check_dim(dim)
     metric = spec.check_metric(metric)
     log = spill_log()
-    log.append(events.CREATE, events.encode(events.Create(dim, metric)))
-    return Live(RecordTable(dim, metric), log, [], [])
+    log.append(events.CREATE, events.encode(events.Create(dim, metric, spec_version)))
+    return Live(RecordTable(dim, metric, spec_version), log, [], [])
 
 
 def directory(path: str | os.PathLike[str], dim: int | None, metric: str | None, durability: str) -> tuple[Live, int]:
@@ -58,7 +59,7 @@ def from_snapshot(data: bytes | bytearray | memoryview) -> Live:
     """An in-memory store holding a snapshot's content (digest and lengths verified); its
     log records the content as one event, in id order."""
     content = snapshot.decode(data)
-    live = in_memory(content.dim, content.metric)
+    live = in_memory(content.dim, content.metric, content.spec)
     if content.count:
         if content.plain is None:
             ev: events.Event = events.Upsert(content.ids, content.rows, content.texts, content.metas)

@@ -21,6 +21,7 @@ def execute(live: Live, queries: list[Query], want: bool, source: object
         if want or receipts.recording():
             digest, seq = table.state_digest(), live.seq
             made = [receipts.make(q, [(table.ids[r], raw) for r, raw in ranked], metric=table.metric.name,
-                                  state_digest=digest, seq=seq) for q, ranked in zip(queries, rankings)]
+                                  state_digest=digest, seq=seq, spec_version=table.spec)
+                    for q, ranked in zip(queries, rankings)]
             receipts.emit(made, source)
         return [hits(table, ranked) for ranked in rankings], made

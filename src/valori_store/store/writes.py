@@ -118,7 +118,7 @@ def commit(live: Live, ev: events.Event, in_place: bool = False) -> int:
     seq = live.log.append(ev.kind, events.encode_parts(ev))
     if in_place:
         assert isinstance(ev, events.Upsert)
-        table.append_written(ev.ids, ev.texts, ev.metas)
+        table.append_written(ev.ids, ev.texts, ev.metas, ev.packed)
     else:
         machine.apply(table, ev)
     return seq

@@ -1,0 +1,106 @@
+"""Records packed once: the bytes of the ``(id, text, metadata)`` entries plus where each starts.
+
+Entry layout (docs/format.md, the snapshot and event records): ``u32 len(id) || id ||
+text || u32 len(metadata) || metadata``, where ``text`` is ``u32 len || UTF-8`` or
+``0xFFFFFFFF`` for none. One packing serves the event payload and the state tree's leaf
+digests (:mod:`valori_store.state.merkle`), so a batch is not packed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from valori_store.format.binary import NONE_LEN
+from valori_store.kernels.options import SERIAL
+
+__all__ = ["PackedRecords", "pack", "unpack_offsets"]
+
+
+@dataclass(frozen=True)
+class PackedRecords:
+    """``data``: the concatenated entries; ``offsets``: int64, n + 1 entries (entry ``i`` is
+    ``data[offsets[i]:offsets[i + 1]]``)."""
+
+    data: bytes
+    offsets: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets) - 1
+
+
+@njit(**SERIAL)
+def _put_u32(out: np.ndarray, o: int, v: int) -> None:
+    out[o] = v & 255
+    out[o + 1] = (v >> 8) & 255
+    out[o + 2] = (v >> 16) & 255
+    out[o + 3] = (v >> 24) & 255
+
+
+@njit(**SERIAL)
+def _interleave(ids: np.ndarray, id_len: np.ndarray, texts: np.ndarray, text_len: np.ndarray,
+                metas: np.ndarray, meta_len: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
+    """Write every entry at its offset (``text_len[i] < 0``: no text)."""
+    pi = pt = pm = 0
+    for i in range(id_len.shape[0]):
+        o = offsets[i]
+        n = id_len[i]
+        _put_u32(out, o, n)
+        out[o + 4 : o + 4 + n] = ids[pi : pi + n]
+        pi += n
+        o += 4 + n
+        t = text_len[i]
+        if t < 0:
+            _put_u32(out, o, 0xFFFFFFFF)
+            o += 4
+        else:
+            _put_u32(out, o, t)
+            out[o + 4 : o + 4 + t] = texts[pt : pt + t]
+            pt += t
+            o += 4 + t
+        m = meta_len[i]
+        _put_u32(out, o, m)
+        out[o + 4 : o + 4 + m] = metas[pm : pm + m]
+        pm += m
+
+
+def _u8(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.uint8) if blob else np.zeros(0, dtype=np.uint8)
+
+
+def pack(ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> PackedRecords:
+    """Pack validated records (ids and texts valid Unicode, metadata canonical)."""
+    n = len(ids)
+    id_b = list(map(str.encode, ids))
+    text_b = [b"" if t is None else t.encode("utf-8") for t in texts]
+    id_len = np.fromiter(map(len, id_b), dtype=np.int64, count=n)
+    text_len = np.fromiter((-1 if t is None else len(b) for t, b in zip(texts, text_b)), dtype=np.int64, count=n)
+    meta_len = np.fromiter(map(len, metas), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(12 + id_len + np.maximum(text_len, 0) + meta_len, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), dtype=np.uint8)
+    if n:
+        _interleave(_u8(b"".join(id_b)), id_len, _u8(b"".join(text_b)), text_len, _u8(b"".join(metas)), meta_len,
+                    offsets, out)
+    return PackedRecords(out.tobytes(), offsets)
+
+
+def unpack_offsets(data: bytes | memoryview, count: int) -> np.ndarray:
+    """Offsets of ``count`` entries packed at the start of ``data`` (lengths not checked
+    beyond what is needed to walk them: callers decode the entries anyway)."""
+    view = memoryview(data)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    pos = 0
+    for i in range(count):
+        n = int.from_bytes(view[pos : pos + 4], "little")
+        pos += 4 + n
+        t = int.from_bytes(view[pos : pos + 4], "little")
+        pos += 4 + (0 if t == NONE_LEN else t)
+        m = int.from_bytes(view[pos : pos + 4], "little")
+        pos += 4 + m
+        offsets[i + 1] = pos
+    return offsets

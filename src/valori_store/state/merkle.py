@@ -1,0 +1,161 @@
+"""The state tree of a record table (state spec 2, :mod:`valori_store.spec.state_tree`).
+
+Each table row has its record's key and leaf (32 bytes each, row-aligned with the matrix,
+computed when the row is written). The digests of the 256 fixed subtrees (one per first
+key byte) are cached; a write marks its subtrees dirty, and :meth:`StateTree.root`
+recomputes only those: after one upsert, one subtree (about N/256 records) is sorted and
+rehashed, and the 17 nodes above it. Everything is a function of the set of (key, leaf)
+pairs, so rows' positions (which depend on history) never matter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from valori_store.format.records_block import PackedRecords
+from valori_store.kernels import tree as kernels
+from valori_store.kernels.sha import SHA256_FN
+from valori_store.spec import state_tree as spec_tree
+from valori_store.state.growable import GrowableRows
+
+SUBTREES = 256
+#: Above this many dirty subtrees one global sort is cheaper than one scan per subtree.
+GLOBAL_SORT_FROM = 8
+
+
+def _sorted_rows(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` ordered by their keys (ascending bytes)."""
+    if len(rows) < 2:
+        return rows
+    head = np.ascontiguousarray(keys[rows, :8]).view(">u8").ravel()
+    order = np.argsort(head, kind="stable")
+    ordered = head[order]
+    if (ordered[1:] == ordered[:-1]).any():  # equal first 8 bytes: order by the whole key
+        order = np.lexsort(tuple(np.ascontiguousarray(keys[rows, i:i + 8]).view(">u8").ravel() for i in (24, 16, 8, 0)))
+    return rows[order]
+
+
+class StateTree:
+    """Row-aligned keys and leaves plus cached subtree digests. Not thread-safe (the table
+    is mutated under the store's write lock; :meth:`root` may run under a read lock, since
+    readers compute the same values)."""
+
+    def __init__(self, metric_code: int, dim: int) -> None:
+        self.metric_code = metric_code
+        self.dim = dim
+        self._keys = GrowableRows((32,), np.uint8)
+        self._leaves = GrowableRows((32,), np.uint8)
+        self.dirty = np.ones(SUBTREES, dtype=np.bool_)
+        self.sub = np.zeros((SUBTREES, 32), dtype=np.uint8)
+        self.counts = np.zeros(SUBTREES, dtype=np.int64)
+        self._root: bytes | None = None
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._keys.array
+
+    @property
+    def leaves(self) -> np.ndarray:
+        return self._leaves.array
+
+    def grow(self, capacity: int, used: int) -> None:
+        self._keys.grow(capacity, used)
+        self._leaves.grow(capacity, used)
+
+    # ------------------------------------------------------------------ row updates
+    def write(self, positions: np.ndarray, packed: PackedRecords, rows: np.ndarray, plain: bool) -> None:
+        """Compute the keys and leaves of records written at table ``positions`` from their
+        packed entries and stored rows ((n, dim) int32; ignored when ``plain``)."""
+        n = packed.count
+        if n == 0:
+            return
+        keys = np.empty((n, 32), dtype=np.uint8)
+        leaves = np.empty((n, 32), dtype=np.uint8)
+        flags = np.full(n, 1 if plain else 0, dtype=np.uint8)
+        row_bytes = (np.zeros((n, 0), dtype=np.uint8) if plain
+                     else np.ascontiguousarray(rows, dtype="<i4").view(np.uint8).reshape(n, 4 * self.dim))
+        if SHA256_FN:
+            kernels.record_digests(SHA256_FN, np.frombuffer(packed.data, dtype=np.uint8), packed.offsets, row_bytes,
+                                   flags, keys, leaves, kernels.KEY_TAG, kernels.LEAF_TAG)
+        else:
+            _record_digests_py(packed, row_bytes, plain, keys, leaves)
+        self.keys[positions] = keys
+        self.leaves[positions] = leaves
+        self.mark(keys[:, 0])
+
+    def mark(self, first_bytes: np.ndarray) -> None:
+        """Mark the subtrees of these key first bytes dirty."""
+        if len(first_bytes):
+            self.dirty[first_bytes] = True
+            self._root = None
+
+    def move(self, src: int, dst: int) -> None:
+        self.keys[dst] = self.keys[src]
+        self.leaves[dst] = self.leaves[src]
+
+    def clear(self, row: int) -> None:
+        self.keys[row] = 0
+        self.leaves[row] = 0
+
+    # ------------------------------------------------------------------ digests
+    def _refresh(self, n: int) -> None:
+        dirty = np.flatnonzero(self.dirty)
+        if not len(dirty):
+            return
+        keys, leaves = self.keys, self.leaves
+        first = keys[:n, 0]
+        if len(dirty) >= GLOBAL_SORT_FROM:
+            order = _sorted_rows(keys, np.arange(n, dtype=np.int64))
+            bounds = np.searchsorted(first[order], np.arange(SUBTREES + 1), side="left")
+            groups = [(int(s), order[bounds[s]:bounds[s + 1]]) for s in dirty]
+        else:
+            groups = [(int(s), _sorted_rows(keys, np.flatnonzero(first == s))) for s in dirty]
+        rows = np.concatenate([g for _, g in groups]) if groups else np.zeros(0, np.int64)
+        sizes = np.array([len(g) for _, g in groups], dtype=np.int64)
+        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+        out = np.empty((len(groups), 32), dtype=np.uint8)
+        sk, sl = np.ascontiguousarray(keys[rows]), np.ascontiguousarray(leaves[rows])
+        if SHA256_FN:
+            kernels.subtree_digests(SHA256_FN, sk, sl, bounds, spec_tree.FIXED_DEPTH, out, kernels.BUCKET_TAG,
+                                    kernels.NODE_TAG)
+        else:
+            for g in range(len(groups)):
+                entries = [(sk[i].tobytes(), sl[i].tobytes()) for i in range(bounds[g], bounds[g + 1])]
+                out[g] = np.frombuffer(spec_tree.node_digest(entries, spec_tree.FIXED_DEPTH), dtype=np.uint8)
+        for g, (s, _) in enumerate(groups):
+            self.sub[s] = out[g]
+            self.counts[s] = sizes[g]
+        self.dirty[:] = False
+
+    def top(self, n: int) -> bytes:
+        """The digest of the top node (the empty prefix)."""
+        self._refresh(n)
+        level1 = []
+        for hi in range(16):
+            children = [self.sub[16 * hi + lo].tobytes() for lo in range(16)]
+            level1.append(spec_tree.split_digest(int(self.counts[16 * hi:16 * hi + 16].sum()), children))
+        return spec_tree.split_digest(int(self.counts.sum()), level1)
+
+    def root(self, n: int) -> bytes:
+        """The state root of the first ``n`` rows (cached until the next change)."""
+        if self._root is None:
+            self._root = spec_tree.root_of(self.top(n), self.metric_code, self.dim)
+        return self._root
+
+    def subtree(self, n: int, first_byte: int) -> tuple[bytes, int]:
+        """(digest, record count) of one fixed subtree (sharded stores combine these)."""
+        self._refresh(n)
+        return self.sub[first_byte].tobytes(), int(self.counts[first_byte])
+
+
+def _record_digests_py(packed: PackedRecords, row_bytes: np.ndarray, plain: bool, keys: np.ndarray,
+                       leaves: np.ndarray) -> None:
+    """The hashlib fallback of :func:`kernels.tree.record_digests` (JIT off, no libcrypto)."""
+    data, offsets = packed.data, packed.offsets
+    for i in range(packed.count):
+        entry = data[offsets[i]:offsets[i + 1]]
+        id_len = int.from_bytes(entry[:4], "little")
+        keys[i] = np.frombuffer(spec_tree.tagged_hash(spec_tree.TAG_KEY, entry[4:4 + id_len]), dtype=np.uint8)
+        body = (b"\x01" + entry) if plain else (b"\x00" + entry + row_bytes[i].tobytes())
+        leaves[i] = np.frombuffer(spec_tree.tagged_hash(spec_tree.TAG_LEAF, body), dtype=np.uint8)
