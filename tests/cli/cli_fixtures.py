@@ -98,6 +98,7 @@ def build(path: Path) -> Built:
         b.checkpoints[label] = cp.seq
         b.hashes[label] = cp.state_hash
         b.records[label] = dict(current)
+        store.write_image()  # one image per marked point (checkpoints themselves write none)
 
     mark("v1", store.checkpoint("v1"))
     alice = store.session("alice")

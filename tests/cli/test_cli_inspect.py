@@ -40,7 +40,7 @@ def test_inspect_directory_json(cli, built) -> None:
                    "alice#2": (built.checkpoints["alice:2"], built.hashes["alice:2"])}
     assert [(s["name"], s["turns"], s["parent"], s["from_turn"]) for s in doc["sessions"]] == [
         ("alice", 2, None, None), ("bob", 1, "alice", 1)]
-    assert doc["images"] == 3 and doc["state_from"].startswith("checkpoint image")
+    assert doc["images"] == 3 and doc["state_from"].startswith("image of event")
 
 
 def test_inspect_text(cli, built) -> None:
@@ -113,14 +113,14 @@ def test_state_from_says_when_the_whole_log_is_applied(cli, tmp_path: Path) -> N
     n = _events(store)
     doc = cli("inspect", store, "--json").json()
     assert doc["images"] == 0
-    assert doc["state_from"] == f"no checkpoint image: all {n} log events applied from empty (digests not re-checked)"
+    assert doc["state_from"] == f"no image: all {n} log events applied from empty (digests not re-checked)"
     text = cli("inspect", store).out
     assert "all 3 log events applied" in text and "--checkpoint" in text  # how to make it cheap
-    # after ingest --checkpoint the state comes from that image, with no events after it
+    # after ingest --checkpoint (a checkpoint and an image) the state comes from that image
     assert cli("ingest", store, tmp_path / "a.txt", "--base", tmp_path, "--checkpoint", "v1").code == 0
     doc = cli("inspect", store, "--json").json()
     assert doc["images"] == 1
-    assert doc["state_from"] == f"checkpoint image of event {n}, then 0 later events applied"
+    assert doc["state_from"] == f"image of event {n}, then 0 later events applied"
 
 
 def test_inspect_help_does_not_promise_a_header_only_read(cli) -> None:
@@ -128,5 +128,5 @@ def test_inspect_help_does_not_promise_a_header_only_read(cli) -> None:
     assert res.code == 0
     flat = " ".join(res.out.split())
     assert "no full replay" not in flat and "header-only" not in flat
-    assert "newest checkpoint image plus the log tail" in flat
+    assert "newest image plus the log tail" in flat
     assert "without one it applies the whole log" in flat

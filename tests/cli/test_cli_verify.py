@@ -98,20 +98,23 @@ def test_corrupt_log_exit_4(cli, built) -> None:
     assert "corrupt" in res.err_lines[0]
 
 
-def test_image_that_disagrees_with_the_log_fails(cli, built) -> None:
-    from valori_store.format import images
-    from valori_store.state.table import RecordTable
+def test_image_that_disagrees_with_the_log_fails(cli, built, tmp_path: Path) -> None:
+    import shutil
 
-    paths = sorted((built.path / "images").glob("*.vimg"))
-    first, last = (images.decode(p.read_bytes(), str(p)) for p in (paths[0], paths[-1]))
-    first_table = RecordTable.from_content(first.content)
-    assert first_table.state_hash() != RecordTable.from_content(last.content).state_hash()
-    # a well-formed image for the last checkpoint, but holding the first checkpoint's state
-    paths[-1].write_bytes(images.encode(last.seq, last.log_end, last.chain, last.checkpoints,
-                                        first_table.snapshot_bytes()))
-    res = cli("verify", built.path, "--json")
+    from valori_store.format import images
+
+    work = tmp_path / "forged"
+    shutil.copytree(built.path, work)
+    paths = sorted((work / "images").glob("*.vimg"))
+    first, last = (images.decode_manifest(p.read_bytes(), str(p)) for p in (paths[0], paths[-1]))
+    assert first.root != last.root
+    # a well-formed manifest for the last image's position, but naming the first image's pages
+    forged = images.Manifest(last.seq, last.log_end, last.chain, first.root, 2, first.metric_code, first.dim,
+                             first.count, first.pages)
+    paths[-1].write_bytes(images.encode_manifest(forged))
+    res = cli("verify", work, "--json")
     assert res.code == 1
-    assert any("does not match checkpoint" in p for p in res.json()["report"]["problems"])
+    assert any("does not match the log's state" in p for p in res.json()["report"]["problems"])
 
 
 def test_snapshot_and_its_receipts(cli, built, tmp_path: Path) -> None:

@@ -195,6 +195,7 @@ def apply_op(store: ValoriStore, kind: str, arg: Any) -> None:
         assert store.delete(arg) == len(arg)
     elif kind == "checkpoint":
         store.checkpoint(arg)
+        store.write_image()  # durable stores: an image right after the checkpoint (a no-op in memory)
     else:
         store.restore(arg)
 
@@ -238,11 +239,12 @@ class Fixture:
         assert len(self.bounds) == len(self.hashes) + 1 == len(OPS) + 2
         assert self.hashes[-1] == self.final_hash
         self.images = {p.name: p.read_bytes() for p in (root / "images").iterdir()}
-        assert len(self.images) == 1
+        self.pages = {p.name: p.read_bytes() for p in (root / "pages").iterdir()}
+        assert len(self.images) == 1 and self.pages
         from valori_store.format import images
 
         (img_bytes,) = self.images.values()
-        self.image_end = images.decode(img_bytes, "image").log_end
+        self.image_end = images.decode_manifest(img_bytes, "image").log_end
         assert self.image_end in self.bounds
 
 
@@ -251,18 +253,20 @@ def durable(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     return Fixture(tmp_path_factory.mktemp("durable") / "store")
 
 
-def prepare(fx: Fixture, work: Path, log: bytes, with_images: bool, images: dict[str, bytes] | None = None) -> None:
-    """(Re)write ``work`` as the fixture's directory with the given log and images."""
-    img_dir = work / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
-    wanted = (images if images is not None else fx.images) if with_images else {}
-    for p in img_dir.iterdir():
-        if p.name not in wanted:
-            p.unlink()
-    for name, data in wanted.items():
-        p = img_dir / name
-        if not p.exists() or p.read_bytes() != data:
-            p.write_bytes(data)
+def prepare(fx: Fixture, work: Path, log: bytes, with_images: bool, images: dict[str, bytes] | None = None,
+            pages: dict[str, bytes] | None = None) -> None:
+    """(Re)write ``work`` as the fixture's directory with the given log, image manifests and pages."""
+    for folder, given, default in (("images", images, fx.images), ("pages", pages, fx.pages)):
+        d = work / folder
+        d.mkdir(parents=True, exist_ok=True)
+        wanted = (given if given is not None else default) if with_images else {}
+        for p in d.iterdir():
+            if p.name not in wanted:
+                p.unlink()
+        for name, data in wanted.items():
+            p = d / name
+            if not p.exists() or p.read_bytes() != data:
+                p.write_bytes(data)
     (work / "events.vlog").write_bytes(log)
 
 
@@ -406,16 +410,27 @@ def test_swapped_frames_are_corruption(durable: Fixture, tmp_path: Path) -> None
     assert check_damaged_log(durable, tmp_path / "w", log, False, "swap") == "corrupt"
 
 
+def _damage_cases(rng: random.Random, data: bytes, prefix: str) -> list[tuple[str, bytes]]:
+    n = len(data)
+    offsets = sorted(set(range(0, 64, 3)) | set(range(max(0, n - 40), n, 4)) | set(rng.sample(range(n), min(40, n))))
+    cases = [(f"{prefix} flip {o}", flip(data, o, rng.randrange(8))) for o in offsets]
+    cases += [(f"{prefix} truncate {k}", data[:k]) for k in sorted(set(rng.sample(range(n), min(15, n))) | {0, 8, 16})]
+    cases.append((f"{prefix} extended", data + b"\x00"))
+    return cases
+
+
 def test_image_damage_is_skipped_and_the_log_gives_the_state(durable: Fixture, tmp_path: Path) -> None:
+    """Damage to the image's manifest or to one of its pages: the image is skipped (with a
+    warning) and the log gives the state."""
     ((name, img),) = durable.images.items()
     rng = random.Random(SEED)
-    offsets = sorted(set(range(0, 64, 3)) | set(range(len(img) - 40, len(img), 4)) | set(rng.sample(range(len(img)), 60)))
-    cases = [(f"flip {o}", flip(img, o, rng.randrange(8))) for o in offsets]
-    cases += [(f"truncate {n}", img[:n]) for n in sorted(set(rng.sample(range(len(img)), 20)) | {0, 8, 16})]
-    cases.append(("extended", img + b"\x00"))
+    page_name, page = max(durable.pages.items(), key=lambda kv: len(kv[1]))
+    cases = [(what, {name: data}, None) for what, data in _damage_cases(rng, img, "manifest")]
+    cases += [(what, None, {**durable.pages, page_name: data}) for what, data in _damage_cases(rng, page, "page")]
+    cases.append(("page missing", None, {k: v for k, v in durable.pages.items() if k != page_name}))
     work = tmp_path / "w"
-    for what, data in cases:
-        prepare(durable, work, durable.log, True, {name: data})
+    for what, imgs, pgs in cases:
+        prepare(durable, work, durable.log, True, imgs, pgs)
         rep_kind, rep = outcome(lambda: verify(work))
         assert rep_kind == "ok", f"{what}: verify raised {rep}"
         assert (not rep.ok) or rep.warnings, f"{what}: verify did not notice the bad image"
@@ -439,9 +454,9 @@ def test_image_from_another_store_or_position_is_not_trusted(durable: Fixture, t
     from valori_store.format import images
 
     ((name, img),) = durable.images.items()
-    dec = images.decode(img, "img")
-    bogus = images.encode(dec.seq, len(durable.log) + 1000, dec.chain, dec.checkpoints,
-                          ValoriStore.from_bytes(small_store().to_bytes()).to_bytes())
+    dec = images.decode_manifest(img, "img")
+    bogus = images.encode_manifest(images.Manifest(dec.seq, len(durable.log) + 1000, dec.chain, dec.root, 2,
+                                                   dec.metric_code, dec.dim, dec.count, dec.pages))
     work = tmp_path / "w"
     prepare(durable, work, durable.log, True, {name: bogus})
     kind, store, caught = open_recorded(work)
@@ -465,7 +480,8 @@ def test_stale_image_after_a_torn_checkpoint_never_loses_acknowledged_writes(tmp
     root = tmp_path / "s"
     with ValoriStore.open(root, dim=4, metric="dot") as s:
         s.upsert([[1, 2, 3, 4]], ids=["a"])
-        s.checkpoint()  # 92-byte frame; image 000000000002.vimg records log_end = end of this frame
+        s.checkpoint()  # 92-byte frame
+        s.write_image()  # image 000000000002.vimg records log_end = end of this frame
     log = root / "events.vlog"
     log.write_bytes(log.read_bytes()[:-1])  # the checkpoint frame is torn (the image survived)
     with pytest.warns(TornTailWarning):
@@ -549,8 +565,10 @@ def test_image_under_another_checkpoint_name_fails_verify(tmp_path: Path) -> Non
     s = ValoriStore.open(tmp_path / "db", dim=2, durability="none")
     s.upsert([[1, 0]], ids=["a"])
     first = s.checkpoint("one")
+    s.write_image()
     s.upsert([[0, 1]], ids=["b"])
     second = s.checkpoint("two")
+    s.write_image()
     s.close()
     images = tmp_path / "db" / "images"
     name = lambda seq: f"{seq:012d}.vimg"  # noqa: E731

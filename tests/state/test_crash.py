@@ -13,8 +13,9 @@ number of acknowledgements (plus a seeded delay), reopens the directory and chec
   ``ValoriStore.from_bytes(store.to_bytes()).state_hash()``;
 * any warning is a TornTailWarning.
 
-One kill lands right after a checkpoint starts, and one while its image is being written
-(the image's ``os.replace`` is made to block, so the kill is certain to hit that window).
+One kill lands right after a checkpoint starts, and one while the image written after it is
+being written (the manifest's ``os.replace`` is made to block after its pages are written,
+so the kill is certain to hit that window).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def run(store, i):
         store.delete(o[1])
         return o[1]
     store.checkpoint(o[1])
+    store.write_image()  # an image after every checkpoint (a no-op in memory): kills land inside it too
     return []
 '''
 
@@ -287,16 +289,18 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 60, "crash test too slow"
 
 
-@pytest.mark.parametrize("kill_point", ["after_log_append", "after_image_tmp_written"])
-def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point: str) -> None:
-    """Simulated in-process: the checkpoint event is durable even when its image is not."""
+@pytest.mark.parametrize("kill_point", ["after_pages", "after_image_tmp_written"])
+def test_image_write_interrupted_leaves_the_last_good_state(tmp_path: Path, kill_point: str) -> None:
+    """Simulated in-process: an image write that dies after its pages, or with its manifest
+    half-written, leaves a store that reopens to the same state from the log."""
+    from valori_store.format import images as images_mod
     from valori_store.storage import atomic
-    from valori_store.store import checkpoints
 
     root = tmp_path / "s"
     s = ValoriStore.open(root, dim=NS["DIM"], metric="dot")
     for i in range(9):
         run_op(s, i)
+    s.checkpoint("cp9")
     h = s.state_hash()
 
     class Killed(BaseException):
@@ -306,13 +310,14 @@ def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point
         raise Killed()
 
     mp = pytest.MonkeyPatch()
-    if kill_point == "after_log_append":
-        mp.setattr(checkpoints, "write_image", die)
+    if kill_point == "after_pages":
+        mp.setattr(images_mod, "encode_manifest", die)
     else:
-        mp.setattr(atomic.os, "replace", die)
+        real = atomic.os.replace
+        mp.setattr(atomic.os, "replace", lambda a, b: die() if str(b).endswith(".vimg") else real(a, b))
     try:
         with pytest.raises(Killed):
-            s.checkpoint("cp9")
+            s.write_image()
     finally:
         mp.undo()
     # simulate the process dying: drop the lock without a clean close
@@ -320,6 +325,7 @@ def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point
     s._live.closed = True  # noqa: SLF001
     s._live.log.fh.close()  # noqa: SLF001
     assert not list((root / "images").glob("*.vimg"))
+    assert list((root / "pages").glob("*.vpg")), "the pages were written before the manifest"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s2 = ValoriStore.open(root)
@@ -329,6 +335,8 @@ def test_checkpoint_interrupted_between_log_and_image(tmp_path: Path, kill_point
         run_op(s2, 10)
         s2.restore("cp9")  # no image: rebuilt from the log
         assert s2.state_hash() == h
+        s2.write_image()  # the next image reuses or replaces the orphaned pages
+        assert len(list((root / "images").glob("*.vimg"))) == 1
     finally:
         s2.close()
     assert verify(root).ok

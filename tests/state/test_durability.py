@@ -14,10 +14,19 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import valori_store
-from valori_store import Checkpoint, ClosedError, InputError, LockedError, NotFoundError, ValoriStore, verify
+from valori_store import (
+    Checkpoint,
+    ClosedError,
+    InputError,
+    LockedError,
+    NotFoundError,
+    ValoriStore,
+    verify,
+)
 from valori_store.format import images as images_mod
 from valori_store.state import machine as machine_mod
 
@@ -304,24 +313,30 @@ def test_durable_and_in_memory_stores_agree(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- checkpoints, images, restore
 
 
-def test_checkpoint_writes_an_image_that_matches_the_log(tmp_path: Path) -> None:
+def test_checkpoints_write_no_image_and_images_share_pages(tmp_path: Path) -> None:
+    from valori_store.format import images as images_mod
+
     root = tmp_path / "s"
     with ValoriStore.open(root, dim=DIM) as s:
-        fill(s, 0, 3)
+        fill(s, 0, 300)
         cp = s.checkpoint("first")
+        assert not list((root / "images").iterdir()), "a checkpoint writes no image"
+        s.write_image()
         log_size = (root / "events.vlog").stat().st_size
-        fill(s, 3, 2)
+        pages_1 = set((root / "pages").iterdir())
+        s.upsert(np.full((1, DIM), 9.0), ids=["r0003"])  # overwrite one record with new content
         cp2 = s.checkpoint()
+        s.write_image()
+        pages_2 = set((root / "pages").iterdir())
     assert cp.label == "first" and cp2.label is None
     files = sorted(p.name for p in (root / "images").iterdir())
     assert files == [f"{cp.seq:012d}.vimg", f"{cp2.seq:012d}.vimg"]
-    img = images_mod.decode((root / "images" / files[0]).read_bytes(), files[0])
-    assert img.seq == cp.seq
-    assert img.log_end == log_size
-    assert img.checkpoints == [cp]
-    assert img.content.count == 3
-    img2 = images_mod.decode((root / "images" / files[1]).read_bytes(), files[1])
-    assert img2.checkpoints == [cp, cp2] and img2.content.count == 5
+    m1 = images_mod.decode_manifest((root / "images" / files[0]).read_bytes(), files[0])
+    m2 = images_mod.decode_manifest((root / "images" / files[1]).read_bytes(), files[1])
+    assert (m1.seq, m1.log_end, m1.count, m1.root.hex()) == (cp.seq, log_size, 300, cp.state_hash)
+    assert m2.root.hex() == cp2.state_hash and m2.count == 300
+    # the second image wrote one page: the one holding the overwritten record
+    assert len(pages_2 - pages_1) == 1 and len({p.digest for p in m2.pages} - {p.digest for p in m1.pages}) == 1
     assert verify(root).images_checked == 2
 
 
@@ -330,9 +345,11 @@ def test_reopen_uses_the_newest_image_instead_of_replaying(tmp_path: Path, monke
     with ValoriStore.open(root, dim=DIM) as s:
         fill(s, 0, 5)
         s.checkpoint("a")
+        s.write_image()
         s.delete(["r0002"])
         fill(s, 10, 2)
         cp = s.checkpoint("b")
+        s.write_image()
         fill(s, 20, 3)  # a tail after the newest image
         s.delete(["r0010"])
         expected, h, n = snapshot_of(s), s.state_hash(), s.log_length
@@ -576,8 +593,10 @@ def test_verify_reports_on_a_good_directory(tmp_path: Path) -> None:
     with ValoriStore.open(root, dim=DIM, metric="cosine") as s:
         fill(s, 0, 5)
         s.checkpoint("a")
+        s.write_image()
         s.delete(["r0001"])
         s.checkpoint("b")
+        s.write_image()
         s.restore("a")
         fill(s, 10, 2)
         h, n, count = s.state_hash(), s.log_length, len(s)
@@ -620,17 +639,26 @@ def test_verify_reports_on_a_good_snapshot_file(tmp_path: Path) -> None:
 
 
 def test_restore_falls_back_to_the_log_when_an_image_is_wrong(tmp_path: Path) -> None:
-    """An image that decodes but holds another state (e.g. copied from elsewhere) is not trusted."""
-    import shutil
+    """An image that decodes but holds another state (its pages replaced by another
+    image's, e.g. copied from elsewhere) is not trusted: restore gives the checkpoint's
+    state all the same, and never logs a wrong one."""
+    from valori_store.format import images as images_mod
 
     root = tmp_path / "s"
     with ValoriStore.open(root, dim=DIM) as s:
-        fill(s, 0, 4)
+        fill(s, 0, 40)
         a = s.checkpoint("a")
-        fill(s, 10, 3)
+        s.write_image()
+        fill(s, 10, 3)  # overwrite records 10..12
         b = s.checkpoint("b")
+        s.write_image()
         fill(s, 20, 2)
-        # put b's (valid, digest-checked) image where a's belongs
-        shutil.copyfile(root / "images" / f"{b.seq:012d}.vimg", root / "images" / f"{a.seq:012d}.vimg")
+        fill(s, 100, 5)
+        ma, mb = (images_mod.decode_manifest((root / "images" / f"{c.seq:012d}.vimg").read_bytes(), "m") for c in (a, b))
+        # a's manifest now names b's pages (with a's root and position): lookups in it see b's records
+        (root / "images" / f"{a.seq:012d}.vimg").write_bytes(images_mod.encode_manifest(images_mod.Manifest(
+            ma.seq, ma.log_end, ma.chain, ma.root, 2, mb.metric_code, mb.dim, mb.count, mb.pages)))
+        (root / "images" / f"{b.seq:012d}.vimg").unlink()
         s.restore("a")
         assert s.state_hash() == a.state_hash
+        assert s.verify().ok

@@ -103,6 +103,8 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
                 bar.advance(len(batch))
         removed = store.delete(stale) if stale else 0
         cp = store.checkpoint(args.checkpoint) if args.checkpoint is not None else None
+        if cp is not None:
+            store.write_image()  # so the next open and restores start from here
         state, count, dim, metric = store.state_hash(), len(store), store.dim, store.metric
     finally:
         store.close()

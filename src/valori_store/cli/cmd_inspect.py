@@ -3,7 +3,7 @@
 A directory is read without its lock and without repairs
 (:func:`valori_store.storage.recovery.recover_readonly`): every log frame's checksum and
 chain link is checked (the whole log is read), then the state is rebuilt from the newest
-usable checkpoint image plus the events after it; without an image, every event of the
+usable image plus the events after it; without an image, every event of the
 log is applied from empty. Either way no checkpoint/restore state digest is re-checked (``verify`` does
 that). ``state_from`` says which way was taken; a checkpoint after an ingest
 (``ingest --checkpoint LABEL``) keeps later inspects cheap.
@@ -25,7 +25,7 @@ from valori_store.storage import layout
 
 HELP = "show dim, metric, count, state hash, log, checkpoints and sessions (read-only)"
 DESCRIPTION = (HELP + ". Never modifies the store and works while another process holds it open. Reads and "
-               "checks every log frame, then builds the state from the newest checkpoint image plus the log tail; "
+               "checks every log frame, then builds the state from the newest image plus the log tail; "
                "without one it applies the whole log (state digests are not re-checked: verify does that). "
                "'ingest --checkpoint LABEL' or store.checkpoint() keeps it cheap. A snapshot file: header only.")
 
@@ -52,8 +52,8 @@ def _snapshot_header(path: Path) -> dict[str, Any]:
 def state_from(image_seq: int | None, events: int) -> str:
     """How the head state was built: from which image, and how many events were applied."""
     if image_seq is None:
-        return f"no checkpoint image: all {events} log events applied from empty (digests not re-checked)"
-    return f"checkpoint image of event {image_seq}, then {events - 1 - image_seq} later events applied"
+        return f"no image: all {events} log events applied from empty (digests not re-checked)"
+    return f"image of event {image_seq}, then {events - 1 - image_seq} later events applied"
 
 
 def inspect_path(path: Path) -> dict[str, Any]:
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
         ctx.line(f"  torn tail   {log['torn_bytes']} bytes: {log['torn_reason']} (ignored; cut when the store is "
                  f"next opened for writing)")
     ctx.line(f"  state from  {result['state_from']}")
-    if result["state_from"].startswith("no checkpoint image"):
-        ctx.line("              (a checkpoint makes this cheap: valori-store ingest --checkpoint LABEL, "
-                 "or store.checkpoint())")
+    if result["state_from"].startswith("no image"):
+        ctx.line("              (an image makes this cheap: valori-store ingest --checkpoint LABEL writes one, "
+                 "or store.write_image())")
     cps = result["checkpoints"]
     ctx.line(f"  checkpoints {len(cps)}" + ("" if not cps else f" (latest: seq {cps[-1]['seq']}"
                                              + (f" '{cps[-1]['label']}'" if cps[-1]["label"] else "")

@@ -24,14 +24,12 @@ from typing import Any
 
 from valori_store.cli import receipts_file
 from valori_store.cli.common import CORRUPT, FAILED, OK, Ctx
-from valori_store.errors import CorruptFileError
 from valori_store.format.frames import DAMAGED_FINAL
 from valori_store.history.sessions import TURN
-from valori_store.history.verify import VerifyReport, check_images, fill_report, verify
+from valori_store.history.verify import VerifyReport, verify, verify_directory
 from valori_store.receipts import verify_receipts
 from valori_store.state.machine import ReplayResult
 from valori_store.storage import layout
-from valori_store.storage.state_at import replay_result
 
 HELP = "replay the log and check every checksum, hash and receipt (sessions' receipts included)"
 
@@ -49,20 +47,11 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def _replay_directory(root: Path, ctx: Ctx) -> tuple[VerifyReport, ReplayResult | None]:
     """The checks of :func:`valori_store.verify` on a directory, with a progress bar."""
-    log_path = layout.log_path(root)
-    data = log_path.read_bytes()
-    report = VerifyReport(str(root), layout.DIRECTORY)
-    with ctx.progress(len(data), "verify", unit="B") as bar:
-        try:
-            result = replay_result(data, str(log_path), check_digests=True, on_event=lambda f: bar.update(f.end))
-            bar.update(len(data))
-        except CorruptFileError as exc:
-            report.ok = False
-            report.problems.append(str(exc))
-            return report, None
-    fill_report(report, result)
-    check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
-    return report, result
+    size = layout.log_path(root).stat().st_size
+    with ctx.progress(size, "verify", unit="B") as bar:
+        out = verify_directory(root, on_event=lambda f: bar.update(f.end))
+        bar.update(size)
+    return out
 
 
 def _session_receipts(result: ReplayResult) -> list[tuple[dict[str, Any], Any]]:

@@ -104,3 +104,52 @@ def unpack_offsets(data: bytes | memoryview, count: int) -> np.ndarray:
         pos += 4 + m
         offsets[i + 1] = pos
     return offsets
+
+
+@njit(**SERIAL)
+def _fields(data: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> int:
+    """Per entry: (id start, id length, text start, text length or -1, metadata start, its
+    length) into ``out`` (n, 6); returns the first entry whose lengths do not fit, or -1."""
+    for i in range(offsets.shape[0] - 1):
+        o, end = offsets[i], offsets[i + 1]
+        if end - o < 12 or end > data.shape[0]:
+            return i
+        n = int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
+        out[i, 0], out[i, 1] = o + 4, n
+        o += 4 + n
+        if o + 4 > end:
+            return i
+        t = int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
+        if t == 0xFFFFFFFF:
+            out[i, 2], out[i, 3] = o + 4, -1
+            o += 4
+        else:
+            out[i, 2], out[i, 3] = o + 4, t
+            o += 4 + t
+        if o + 4 > end:
+            return i
+        m = int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
+        out[i, 4], out[i, 5] = o + 4, m
+        if o + 4 + m != end:
+            return i
+    return -1
+
+
+def unpack(data: bytes, offsets: np.ndarray, what: str) -> tuple[list[str], list[str | None], list[bytes]]:
+    """(ids, texts, metadata bytes) of packed entries; CorruptFileError when an entry's
+    lengths do not fit it or a string is not UTF-8 (metadata is not checked for canonical form)."""
+    from valori_store.errors import CorruptFileError
+
+    n = len(offsets) - 1
+    f = np.empty((n, 6), dtype=np.int64)
+    bad = _fields(_u8(data), offsets, f) if n else -1
+    if bad >= 0:
+        raise CorruptFileError(f"{what}: record {bad}: lengths do not fit its entry")
+    cols = f.T.tolist()
+    try:
+        ids = [data[a : a + b].decode("utf-8") for a, b in zip(cols[0], cols[1])]
+        texts = [None if b < 0 else data[a : a + b].decode("utf-8") for a, b in zip(cols[2], cols[3])]
+    except UnicodeDecodeError:
+        raise CorruptFileError(f"{what}: a record holds invalid UTF-8") from None
+    metas = [data[a : a + b] for a, b in zip(cols[4], cols[5])]
+    return ids, texts, metas

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from valori_store.format import images, snapshot
 from valori_store.format.frames import DAMAGED_FINAL
 from valori_store.state import machine
 from valori_store.state.table import RecordTable, content_digest
-from valori_store.storage import layout
+from valori_store.format.frames import Frame
+from valori_store.storage import layout, page_store
 
-__all__ = ["VerifyReport", "check_images", "fill_report", "verify", "verify_log_bytes"]
+__all__ = ["VerifyReport", "check_images", "fill_report", "verify", "verify_directory", "verify_log_bytes"]
 
 
 @dataclass
@@ -103,14 +105,7 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     """
     p = Path(path)
     if p.is_dir():
-        log_path = layout.log_path(p)
-        if not log_path.exists():
-            raise NotFoundError(f"no valori store at {p} (no {log_path.name})")
-        report, result = _replay_checked(log_path.read_bytes(), str(log_path))
-        report.path, report.kind = str(p), "directory"
-        if result is not None:
-            check_images(p, report, {cp.seq: cp.state_hash for cp in result.checkpoints})
-        return report
+        return verify_directory(p)[0]
     if not p.exists():
         raise NotFoundError(f"nothing to verify at {p}")
     report = VerifyReport(str(p), "snapshot")
@@ -125,11 +120,46 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     return report
 
 
-def check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> None:
-    """Every image must decode and match the checkpoint digest recorded in the log."""
+def verify_directory(root: Path, on_event: Callable[[Frame], None] | None = None
+                     ) -> tuple[VerifyReport, machine.ReplayResult | None]:
+    """Verify a store directory: one replay of its log from empty (every frame, every
+    recorded digest), then every image against the replayed state at its position.
+    ``on_event(frame)`` is called after each replayed event (progress)."""
+    log_path = layout.log_path(root)
+    if not log_path.exists():
+        raise NotFoundError(f"no valori store at {root} (no {log_path.name})")
+    data = log_path.read_bytes()
+    report = VerifyReport(str(root), layout.DIRECTORY)
+    wanted = {m.seq for m in page_store.manifests(root)}
+    roots: dict[int, str] = {}
+    result = None
+    try:
+        for frame, _, result in machine.walk(data, str(log_path), check_digests=True):
+            if on_event is not None:
+                on_event(frame)
+            if frame.seq in wanted:
+                roots[frame.seq] = result.table.state_hash()
+    except CorruptFileError as exc:
+        report.ok = False
+        report.problems.append(str(exc))
+        return report, None
+    assert result is not None
+    fill_report(report, result)
+    check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints}, roots, result.metric)
+    return report, result
+
+
+def check_images(root: Path, report: VerifyReport, digests: dict[int, str], roots: dict[int, str] | None = None,
+                 metric: str = "cosine") -> None:
+    """Every image must decode and match the log: a version-1 image the checkpoint digest
+    recorded at its seq; a version-2 image (every page checked) the replayed state there."""
     for path in layout.image_files(root):
         try:
-            img = images.decode(path.read_bytes(), str(path))
+            data = path.read_bytes()
+            if images.version_of(data) == 2:
+                _check_manifest(root, path, data, report, roots or {}, metric)
+                continue
+            img = images.decode(data, str(path))
         except CorruptFileError as exc:
             report.warnings.append(f"{exc} (recovery skips it; restore replays the log instead)")
             continue
@@ -143,3 +173,21 @@ def check_images(root: Path, report: VerifyReport, digests: dict[int, str]) -> N
             report.ok = False
             report.problems.append(f"{path.name}: its state does not match checkpoint {img.seq} in the log")
         report.images_checked += 1
+
+
+def _check_manifest(root: Path, path: Path, data: bytes, report: VerifyReport, roots: dict[int, str],
+                    metric: str) -> None:
+    manifest = images.decode_manifest(data, str(path))
+    if path.name != layout.image_path(root, manifest.seq).name:
+        report.ok = False
+        report.problems.append(f"{path.name}: holds the image of event {manifest.seq} under another name")
+        return
+    try:
+        table = page_store.load_image(root, manifest, metric)
+    except CorruptFileError as exc:
+        report.warnings.append(f"{exc} (recovery skips this image and replays more of the log)")
+        return
+    if roots.get(manifest.seq) != table.state_hash():
+        report.ok = False
+        report.problems.append(f"{path.name}: its state does not match the log's state after event {manifest.seq}")
+    report.images_checked += 1

@@ -81,3 +81,20 @@ def convert_rows(x: np.ndarray, cosine: bool, raw: np.ndarray, stored: np.ndarra
 
 #: Serial twin for a handful of rows (one query, a small batch); ``prange`` runs as ``range``.
 convert_rows_serial = serial_twin(convert_rows)
+
+
+@njit(**PARALLEL)
+def rows_maxabs(rows: np.ndarray) -> np.ndarray:
+    """max |value| of each int32 row, as int64 (|-2**31| does not fit int32)."""
+    n, d = rows.shape
+    out = np.zeros(n, dtype=np.int64)
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            m = np.int64(0)
+            for j in range(d):
+                v = np.int64(rows[i, j])
+                a = v if v >= 0 else -v
+                if a > m:
+                    m = a
+            out[i] = m
+    return out

@@ -106,9 +106,9 @@ def node_digest(fn: int, keys: np.ndarray, leaves: np.ndarray, lo: int, hi: int,
 
 
 @njit(**PARALLEL)
-def subtree_digests(fn: int, keys: np.ndarray, leaves: np.ndarray, bounds: np.ndarray, depth: int,
+def subtree_digests(fn: int, keys: np.ndarray, leaves: np.ndarray, bounds: np.ndarray, depths: np.ndarray,
                     out: np.ndarray, bucket_tag: np.ndarray, node_tag: np.ndarray) -> None:
     """``out[s]`` = digest of the node holding the key-sorted entries ``[bounds[s], bounds[s+1])``
-    at ``depth`` (one node per ``s``; subtrees in parallel)."""
+    at ``depths[s]`` (one node per ``s``; nodes in parallel)."""
     for s in prange(bounds.shape[0] - 1):
-        node_digest(fn, keys, leaves, bounds[s], bounds[s + 1], depth, out[s], bucket_tag, node_tag)
+        node_digest(fn, keys, leaves, bounds[s], bounds[s + 1], depths[s], out[s], bucket_tag, node_tag)

@@ -19,6 +19,8 @@ from valori_store.spec import state_tree as spec_tree
 from valori_store.state.growable import GrowableRows
 
 SUBTREES = 256
+#: Most records in one image page (a trie node; see storage/page_store.py).
+PAGE_MAX = 4096
 #: Above this many dirty subtrees one global sort is cheaper than one scan per subtree.
 GLOBAL_SORT_FROM = 8
 
@@ -69,16 +71,10 @@ class StateTree:
         n = packed.count
         if n == 0:
             return
-        keys = np.empty((n, 32), dtype=np.uint8)
-        leaves = np.empty((n, 32), dtype=np.uint8)
         flags = np.full(n, 1 if plain else 0, dtype=np.uint8)
         row_bytes = (np.zeros((n, 0), dtype=np.uint8) if plain
                      else np.ascontiguousarray(rows, dtype="<i4").view(np.uint8).reshape(n, 4 * self.dim))
-        if SHA256_FN:
-            kernels.record_digests(SHA256_FN, np.frombuffer(packed.data, dtype=np.uint8), packed.offsets, row_bytes,
-                                   flags, keys, leaves, kernels.KEY_TAG, kernels.LEAF_TAG)
-        else:
-            _record_digests_py(packed, row_bytes, plain, keys, leaves)
+        keys, leaves = record_digests(packed, row_bytes, flags)
         self.keys[positions] = keys
         self.leaves[positions] = leaves
         self.mark(keys[:, 0])
@@ -114,15 +110,8 @@ class StateTree:
         sizes = np.array([len(g) for _, g in groups], dtype=np.int64)
         bounds = np.zeros(len(groups) + 1, dtype=np.int64)
         np.cumsum(sizes, out=bounds[1:])
-        out = np.empty((len(groups), 32), dtype=np.uint8)
         sk, sl = np.ascontiguousarray(keys[rows]), np.ascontiguousarray(leaves[rows])
-        if SHA256_FN:
-            kernels.subtree_digests(SHA256_FN, sk, sl, bounds, spec_tree.FIXED_DEPTH, out, kernels.BUCKET_TAG,
-                                    kernels.NODE_TAG)
-        else:
-            for g in range(len(groups)):
-                entries = [(sk[i].tobytes(), sl[i].tobytes()) for i in range(bounds[g], bounds[g + 1])]
-                out[g] = np.frombuffer(spec_tree.node_digest(entries, spec_tree.FIXED_DEPTH), dtype=np.uint8)
+        out = node_digests(sk, sl, bounds, np.full(len(groups), spec_tree.FIXED_DEPTH, dtype=np.int64))
         for g, (s, _) in enumerate(groups):
             self.sub[s] = out[g]
             self.counts[s] = sizes[g]
@@ -143,13 +132,95 @@ class StateTree:
             self._root = spec_tree.root_of(self.top(n), self.metric_code, self.dim)
         return self._root
 
+    def set_rows(self, start: int, keys: np.ndarray, leaves: np.ndarray) -> None:
+        """Rows ``[start, start + len(keys))`` hold these keys and leaves (bulk loading)."""
+        self.keys[start : start + len(keys)] = keys
+        self.leaves[start : start + len(keys)] = leaves
+        self.mark(keys[:, 0])
+
+    def set_subtrees(self, digests: np.ndarray, counts: np.ndarray) -> None:
+        """Digests and counts of all 256 fixed subtrees, known to be current (bulk loading
+        from checked pages: no rehashing)."""
+        self.sub[:] = digests
+        self.counts[:] = counts
+        self.dirty[:] = False
+        self._root = None
+
+    def pages(self, n: int, page_max: int = PAGE_MAX) -> list[tuple[int, bytes, np.ndarray, bytes]]:
+        """The state split into pages: ``(depth, key prefix, rows in key order, node digest)``
+        for every non-empty trie node of at most ``page_max`` records whose parent holds more
+        (starting from the 256 fixed subtrees), in ascending key order."""
+        keys, leaves = self.keys, self.leaves
+        order = _sorted_rows(keys, np.arange(n, dtype=np.int64))
+        sk = np.ascontiguousarray(keys[order])
+        plan: list[tuple[int, int, int]] = []  # (lo, hi, depth) into the sorted order
+
+        def visit(lo: int, hi: int, depth: int) -> None:
+            if hi == lo:
+                return
+            if hi - lo <= page_max or depth >= spec_tree.KEY_NIBBLES:
+                plan.append((lo, hi, depth))
+                return
+            byte = sk[lo:hi, depth >> 1]
+            nib = (byte >> 4) if depth % 2 == 0 else (byte & 15)
+            cuts = np.searchsorted(nib, np.arange(17), side="left") + lo
+            for c in range(16):
+                visit(int(cuts[c]), int(cuts[c + 1]), depth + 1)
+
+        firsts = np.searchsorted(sk[:, 0], np.arange(SUBTREES + 1), side="left") if n else np.zeros(SUBTREES + 1, int)
+        for s in range(SUBTREES):
+            visit(int(firsts[s]), int(firsts[s + 1]), spec_tree.FIXED_DEPTH)
+        if not plan:
+            return []
+        bounds = np.array([p[0] for p in plan] + [plan[-1][1]], dtype=np.int64)
+        depths = np.array([p[2] for p in plan], dtype=np.int64)
+        digests = node_digests(sk, np.ascontiguousarray(leaves[order]), bounds, depths)
+        return [(d, key_prefix(sk[lo], d), order[lo:hi], digests[i].tobytes()) for i, (lo, hi, d) in enumerate(plan)]
+
     def subtree(self, n: int, first_byte: int) -> tuple[bytes, int]:
         """(digest, record count) of one fixed subtree (sharded stores combine these)."""
         self._refresh(n)
         return self.sub[first_byte].tobytes(), int(self.counts[first_byte])
 
 
-def _record_digests_py(packed: PackedRecords, row_bytes: np.ndarray, plain: bool, keys: np.ndarray,
+def node_digests(keys: np.ndarray, leaves: np.ndarray, bounds: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """(m, 32) digests of the nodes holding the key-sorted entries ``[bounds[i], bounds[i+1])``
+    at ``depths[i]``."""
+    out = np.empty((len(depths), 32), dtype=np.uint8)
+    if SHA256_FN:
+        kernels.subtree_digests(SHA256_FN, keys, leaves, bounds, depths, out, kernels.BUCKET_TAG, kernels.NODE_TAG)
+        return out
+    for g in range(len(depths)):
+        entries = [(keys[i].tobytes(), leaves[i].tobytes()) for i in range(bounds[g], bounds[g + 1])]
+        out[g] = np.frombuffer(spec_tree.node_digest(entries, int(depths[g])), dtype=np.uint8)
+    return out
+
+
+def key_prefix(key: np.ndarray, depth: int) -> bytes:
+    """The first ``depth`` nibbles of a key as bytes (a trailing half byte keeps its high nibble)."""
+    out = bytearray(key[: (depth + 1) // 2].tobytes())
+    if depth % 2:
+        out[-1] &= 0xF0
+    return bytes(out)
+
+
+def record_digests(packed: PackedRecords, row_bytes: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, leaves) of packed records, each (n, 32) uint8; ``row_bytes`` (n, 4 * dim) or
+    (n, 0) when every record lacks a vector; ``flags`` 1 for a record without a vector."""
+    n = packed.count
+    keys = np.empty((n, 32), dtype=np.uint8)
+    leaves = np.empty((n, 32), dtype=np.uint8)
+    if n == 0:
+        return keys, leaves
+    if SHA256_FN:
+        kernels.record_digests(SHA256_FN, np.frombuffer(packed.data, dtype=np.uint8), packed.offsets, row_bytes,
+                               flags, keys, leaves, kernels.KEY_TAG, kernels.LEAF_TAG)
+    else:
+        _record_digests_py(packed, row_bytes, flags, keys, leaves)
+    return keys, leaves
+
+
+def _record_digests_py(packed: PackedRecords, row_bytes: np.ndarray, flags: np.ndarray, keys: np.ndarray,
                        leaves: np.ndarray) -> None:
     """The hashlib fallback of :func:`kernels.tree.record_digests` (JIT off, no libcrypto)."""
     data, offsets = packed.data, packed.offsets
@@ -157,5 +228,5 @@ def _record_digests_py(packed: PackedRecords, row_bytes: np.ndarray, plain: bool
         entry = data[offsets[i]:offsets[i + 1]]
         id_len = int.from_bytes(entry[:4], "little")
         keys[i] = np.frombuffer(spec_tree.tagged_hash(spec_tree.TAG_KEY, entry[4:4 + id_len]), dtype=np.uint8)
-        body = (b"\x01" + entry) if plain else (b"\x00" + entry + row_bytes[i].tobytes())
+        body = (b"\x01" + entry) if flags[i] else (b"\x00" + entry + row_bytes[i].tobytes())
         leaves[i] = np.frombuffer(spec_tree.tagged_hash(spec_tree.TAG_LEAF, body), dtype=np.uint8)

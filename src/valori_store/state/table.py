@@ -22,6 +22,7 @@ from valori_store.errors import CorruptFileError
 from valori_store.format import records_block, snapshot
 from valori_store.format.canonical import decode_metadata
 from valori_store.format.records_block import PackedRecords
+from valori_store.kernels.convert import rows_maxabs
 from valori_store.spec import SPEC_VERSION, Metric, get_metric
 from valori_store.state.growable import GrowableRows
 from valori_store.state.merkle import StateTree
@@ -202,6 +203,33 @@ class RecordTable:
         if flag or before:
             flags[positions] = flag
             self.n_plain += int(flags[positions].sum()) - before
+
+    def load_rows(self, ids: list[str], rows: np.ndarray | None, texts: list[str | None], metas: list[bytes],
+                  plain: np.ndarray, keys: np.ndarray, leaves: np.ndarray) -> None:
+        """Append records with their no-vector flags and (already checked) keys and leaves:
+        bulk loading of image pages. The caller guarantees the ids are new and unique (their
+        keys, derived from them, are strictly ascending and outside every loaded page's key
+        range). ``rows`` None: the caller already wrote them into the reserved rows
+        ``[n, n + len(ids))`` of :attr:`matrix`. Rows of plain records must be zero."""
+        n, base = len(ids), self.n
+        if n == 0:
+            return
+        self.reserve(base + n)
+        self._digest = None
+        self.row_of.update(zip(ids, range(base, base + n)))
+        self.ids.extend(ids)
+        self.texts.extend(texts)
+        self.metas.extend(metas)
+        self._meta_dicts.extend([None] * n)
+        self.n = base + n
+        if rows is not None:
+            self.matrix[base : self.n] = rows
+        self.rowmax[base : self.n] = rows_maxabs(self.matrix[base : self.n])
+        self.plain_flags[base : self.n] = plain
+        self.n_plain += int(np.count_nonzero(plain))
+        self._raise_bound(base, self.n)
+        if self.tree is not None:
+            self.tree.set_rows(base, keys, leaves)
 
     def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes],
                        packed: PackedRecords | None = None) -> None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from pathlib import Path
+
+from valori_store.storage.prealloc import reserve
+
+_COUNTER = itertools.count()
 
 
 def fsync_dir(path: Path) -> None:
@@ -15,12 +21,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+def temp_name(target: Path) -> Path:
+    """A temp file beside ``target``, unique per process, thread and call (so concurrent
+    writers of one path never share one)."""
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}-{threading.get_ident()}-{next(_COUNTER)}")
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | memoryview, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
+    ``sync_dir=False`` leaves the directory fsync to the caller (after a batch of files)."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp = temp_name(target)
     try:
         with open(tmp, "wb") as fh:
+            if len(data) >= 1 << 20:
+                reserve(fh.fileno(), 0, len(data))
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -28,4 +43,5 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | memoryview) -> None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
+    if sync_dir:
+        fsync_dir(target.parent)

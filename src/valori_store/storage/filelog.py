@@ -8,7 +8,24 @@ import tempfile
 import threading
 from typing import BinaryIO
 
-from valori_store.format.frames import CRC, FILE_HEADER, FILE_HEADER_SIZE, GENESIS, OVERHEAD, Buffer, frame_parts
+from collections.abc import Iterator
+
+from valori_store.errors import CorruptFileError
+from valori_store.storage.prealloc import reserve
+from valori_store.format.frames import (
+    CHAIN_SIZE,
+    CRC,
+    FILE_HEADER,
+    FILE_HEADER_SIZE,
+    FRAME_HEAD,
+    GENESIS,
+    OVERHEAD,
+    Buffer,
+    Frame,
+    ScanResult,
+    frame_parts,
+    iter_frames,
+)
 
 
 def spill_log() -> FileLog:
@@ -19,7 +36,7 @@ def spill_log() -> FileLog:
     """
     fh = tempfile.TemporaryFile(prefix="valori-log-")
     fh.write(FILE_HEADER)
-    return FileLog(fh, FILE_HEADER_SIZE, GENESIS, 0, "none", durable=False)
+    return FileLog(fh, FILE_HEADER_SIZE, GENESIS, 0, "none", durable=False, starts=[])
 
 
 class FileLog:
@@ -36,9 +53,12 @@ class FileLog:
     BATCH_BYTES = 64 << 20
 
     def __init__(
-        self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str, durable: bool = True
+        self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str, durable: bool = True,
+        starts: list[int] | None = None,
     ) -> None:
         self.durable = durable
+        #: File offset of every frame by seq (built on first use when not given).
+        self._starts = starts
         self.fh = fh
         self.end = end
         self.chain = chain
@@ -48,11 +68,24 @@ class FileLog:
         self._unsynced_bytes = 0
         self._flusher: threading.Thread | None = None
         self._flush_error: OSError | None = None
+        self._reserved = 0
+
+    #: Least bytes reserved ahead of the log's end (see storage/prealloc.py).
+    RESERVE_BYTES = 64 << 20
+
+    def _reserve(self, size: int) -> None:
+        """Keep disk blocks reserved beyond the end (durable logs; a hint only)."""
+        need = self.end + size
+        if self.durable and need > self._reserved:
+            step = max(self.RESERVE_BYTES, self.end // 8, size)
+            if reserve(self.fh.fileno(), self.end, step):
+                self._reserved = self.end + step
 
     def append(self, kind: int, payload: Buffer | list[Buffer]) -> int:
         """Append one frame; ``payload`` may be given as parts (written without joining)."""
         parts = payload if isinstance(payload, list) else [payload]
         size = sum(len(p) for p in parts)
+        self._reserve(OVERHEAD + size)
         head, chain = frame_parts(self.next_seq, kind, parts, self.chain)
         try:
             self.fh.seek(self.end)
@@ -70,6 +103,8 @@ class FileLog:
                 self.fh.flush()
             finally:
                 raise
+        if self._starts is not None:
+            self._starts.append(self.end)
         self.end += OVERHEAD + size
         self.chain = chain
         self.next_seq += 1
@@ -95,6 +130,48 @@ class FileLog:
 
     def size(self) -> int:
         return self.end
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (safe for concurrent readers)."""
+        self.fh.flush()
+        fd, parts, pos = self.fh.fileno(), [], offset
+        while pos < offset + length:
+            chunk = os.pread(fd, min(offset + length - pos, 1 << 30), pos)
+            if not chunk:
+                break
+            parts.append(chunk)
+            pos += len(chunk)
+        return b"".join(parts)
+
+    @property
+    def starts(self) -> list[int]:
+        """File offset of each frame, by seq (walked from the frame headers once, if needed)."""
+        if self._starts is None:
+            starts, pos = [], FILE_HEADER_SIZE
+            while pos < self.end:
+                starts.append(pos)
+                head = self.pread(pos, FRAME_HEAD.size)
+                pos += OVERHEAD + FRAME_HEAD.unpack(head)[3]
+            self._starts = starts
+        return self._starts
+
+    def frames(self, first: int, last: int | None = None) -> Iterator[Frame]:
+        """Frames ``first..last`` (default: to the end), every one checked (CRC, seq and the
+        hash chain, continued from the chain hash stored in frame ``first - 1``)."""
+        starts = self.starts
+        last = self.next_seq - 1 if last is None else last
+        if first > last:
+            return
+        begin = starts[first]
+        stop = starts[last + 1] if last + 1 < len(starts) else self.end
+        prev = GENESIS if first == 0 else self.pread(begin - CHAIN_SIZE - CRC.size, CHAIN_SIZE)
+        for item in iter_frames(self.pread(begin, stop - begin), "event log", start=0, prev_chain=prev,
+                                first_seq=first, base=begin):
+            if isinstance(item, ScanResult):
+                if item.torn_bytes:
+                    raise CorruptFileError(f"event log: frame {item.next_seq} is damaged ({item.torn_reason})")
+                return
+            yield item
 
     def sync(self) -> None:
         """Everything appended so far is on disk when this returns (durable logs)."""
@@ -140,4 +217,9 @@ class FileLog:
                     self.sync()
             finally:
                 self._flusher = None
+                if self._reserved > self.end:  # give reserved blocks past the end back
+                    try:
+                        os.ftruncate(self.fh.fileno(), self.end)
+                    except OSError:
+                        pass
                 self.fh.close()

@@ -33,7 +33,8 @@ def load_image(root: Path, seq: int) -> images.Image | None:
     """The image of checkpoint ``seq`` if present and valid, else None."""
     path = image_path(root, seq)
     try:
-        return images.decode(path.read_bytes(), str(path))
+        data = path.read_bytes()
+        return None if images.version_of(data) == 2 else images.decode(data, str(path))
     except (OSError, CorruptFileError):
         return None
 
@@ -47,7 +48,10 @@ def usable_image(root: Path, frames: list[Frame]) -> images.Image | None:
     """
     for path in reversed(image_files(root)):
         try:
-            img = images.decode(path.read_bytes(), str(path))
+            data = path.read_bytes()
+            if images.version_of(data) == 2:
+                continue  # a page manifest (spec 2): storage/page_store.py reads those
+            img = images.decode(data, str(path))
         except CorruptFileError as exc:
             warnings.warn(f"skipping unusable checkpoint image: {exc}", RecoveryWarning, stacklevel=4)
             continue
@@ -57,11 +61,13 @@ def usable_image(root: Path, frames: list[Frame]) -> images.Image | None:
 
 
 def remove_stale_images(root: Path, log_end: int) -> None:
-    """Delete images of checkpoints that a torn-tail cut removed from the log."""
+    """Delete images (of either version) of log positions that a torn-tail cut removed."""
     for path in image_files(root):
         try:
-            img = images.decode(path.read_bytes(), str(path))
+            data = path.read_bytes()
+            end = (images.decode_manifest(data, str(path)) if images.version_of(data) == 2
+                   else images.decode(data, str(path))).log_end
         except CorruptFileError:
             continue
-        if img.log_end > log_end:
+        if end > log_end:
             path.unlink()

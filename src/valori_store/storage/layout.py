@@ -4,7 +4,9 @@ Layout::
 
     <dir>/LOCK                exclusive flock held by the one writer
     <dir>/events.vlog         the append-only event log
-    <dir>/images/<seq>.vimg   checkpoint images (seq zero-padded to 12 digits)
+    <dir>/images/<seq>.vimg   images (seq zero-padded to 12 digits): full images (spec 1) or
+                              manifests of pages (spec 2)
+    <dir>/pages/<digest>.vpg  pages of spec-2 images, named by their state-trie node digest
 
 Every module that needs a name or a path asks this one.
 """
@@ -20,6 +22,8 @@ LOG_NAME = "events.vlog"
 LOCK_NAME = "LOCK"
 IMAGES = "images"
 IMAGE_SUFFIX = ".vimg"
+PAGES = "pages"
+PAGE_SUFFIX = ".vpg"
 DIRECTORY, SNAPSHOT = "directory", "snapshot"
 
 
@@ -37,6 +41,14 @@ def images_dir(root: Path) -> Path:
 
 def image_path(root: Path, seq: int) -> Path:
     return root / IMAGES / f"{seq:012d}{IMAGE_SUFFIX}"
+
+
+def pages_dir(root: Path) -> Path:
+    return root / PAGES
+
+
+def page_path(root: Path, digest: bytes) -> Path:
+    return root / PAGES / f"{digest.hex()}{PAGE_SUFFIX}"
 
 
 def image_files(root: Path) -> list[Path]:

@@ -1,8 +1,12 @@
 """Opening a store directory: create, recover for writing, or rebuild read-only.
 
-Recovery: every log frame is checked (CRC, sequence number, hash chain); then the newest
-image whose position and chain hash match the log is loaded and the events after it are
-applied. For writing (:func:`recover`), a torn final frame is cut off with a
+Recovery of a spec-1 store (valori-store 0.1): every log frame is checked (CRC, sequence
+number, hash chain); then the newest image whose position and chain hash match the log is
+loaded and the events after it are applied. A spec-2 store opens from its newest
+version-2 image whose position and chain hash match the log (each of its pages re-derived
+and checked against the state root) while a second thread checks every frame before it
+(CRC, sequence, hash chain: hashing releases the GIL); the frames after the image are
+checked and applied. Either way every frame of the log is checked on open. For writing (:func:`recover`), a torn final frame is cut off with a
 TornTailWarning stating how many bytes were dropped (and images of checkpoints it removed
 are deleted); damage before the tail raises CorruptFileError. Read-only
 (:func:`recover_readonly`) does the same without the lock and without changing anything:
@@ -11,19 +15,26 @@ a torn final record is only reported, since a writer may be appending it right n
 
 from __future__ import annotations
 
+import mmap
+from concurrent.futures import ThreadPoolExecutor
 import os
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
 from valori_store.format import events
 from valori_store.format.frames import (
     DAMAGED_FINAL,
+    CRC,
     FILE_HEADER,
     FILE_HEADER_SIZE,
+    FRAME_HEAD,
+    FRAME_MAGIC,
     GENESIS,
+    OVERHEAD,
     Frame,
     ScanResult,
     check_file_header,
@@ -31,10 +42,12 @@ from valori_store.format.frames import (
 )
 from valori_store.format.frames import scan as scan_frames
 from valori_store.records import Checkpoint
+from valori_store.spec import METRICS
 from valori_store.state import machine
 from valori_store.state.table import RecordTable
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.filelog import FileLog
+from valori_store.storage import page_store
 from valori_store.storage.image_files import RecoveryWarning, remove_stale_images, usable_image
 from valori_store.storage.layout import exists, images_dir, log_path
 from valori_store.storage.lock import acquire_lock, release_lock
@@ -128,11 +141,26 @@ def check_log(data: bytes, what: str) -> tuple[ScanResult, events.Create]:
 def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) -> Recovered:
     """Head state from checked ``frames``: the newest image consistent with them, then the
     events after it (checkpoints and notes are collected from every frame)."""
-    img = usable_image(root, frames)
-    if img is None:
-        table, first = RecordTable(shape.dim, shape.metric, shape.spec), 1
+    table, first = None, 1
+    if shape.spec >= 2:
+        damaged: list[str] = []
+        found = page_store.manifests(root, damaged)
+        for problem in damaged:
+            warnings.warn(f"skipping unusable image: {problem}", RecoveryWarning, stacklevel=3)
+        for manifest in reversed(found):
+            if manifest.seq < len(frames) and frames[manifest.seq].end == manifest.log_end and (
+                    frames[manifest.seq].chain == manifest.chain):
+                try:
+                    table, first = page_store.load_image(root, manifest, shape.metric), manifest.seq + 1
+                    break
+                except CorruptFileError as exc:
+                    warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=3)
     else:
-        table, first = RecordTable.from_content(img.content), img.seq + 1
+        img = usable_image(root, frames)
+        if img is not None:
+            table, first = RecordTable.from_content(img.content), img.seq + 1
+    if table is None:
+        table = RecordTable(shape.dim, shape.metric, shape.spec)
     cps: list[Checkpoint] = []
     notes: list[tuple[int, events.Note]] = []
     for frame in frames[1:]:
@@ -147,7 +175,7 @@ def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) ->
             cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
         elif isinstance(ev, events.Note):
             notes.append((frame.seq, ev))
-    return Recovered(table, cps, notes, None if img is None else img.seq)
+    return Recovered(table, cps, notes, None if first == 1 else first - 1)
 
 
 def create(root: Path, dim: int, metric: str, durability: str) -> Recovered:
@@ -162,7 +190,7 @@ def create(root: Path, dim: int, metric: str, durability: str) -> Recovered:
         frame, chain = encode_frame(0, events.CREATE, events.encode(events.Create(dim, metric)), GENESIS)
         write_atomic(log_path(root), FILE_HEADER + frame)
         fh = open(log_path(root), "r+b")
-        log = FileLog(fh, FILE_HEADER_SIZE + len(frame), chain, 1, durability)
+        log = FileLog(fh, FILE_HEADER_SIZE + len(frame), chain, 1, durability, starts=[FILE_HEADER_SIZE])
         return Recovered(RecordTable(dim, metric), [], [], log=log, lock_fd=fd)
     except BaseException:
         if fh is not None:
@@ -184,6 +212,12 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
         path = log_path(root)
         what = str(path)
         fh = open(path, "r+b")
+        fast = fast_recover(root, fh, what, durability)
+        if fast is not None:
+            _check_shape(root, fast.table, dim, metric)
+            fast.lock_fd = fd
+            return fast
+        fh.seek(0)
         data = fh.read()
         scan, shape = check_log(data, what)
         if (dim is not None and dim != shape.dim) or (metric is not None and metric != shape.metric):
@@ -192,21 +226,13 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
                 f"you asked for dim={dim}, metric={metric!r}"
             )
         rec = rebuild(root, scan.frames, shape, what)
+        starts = [f.offset for f in scan.frames]
         del data
         scan.frames = []
         if scan.torn_bytes:
-            warnings.warn(
-                f"{path}: cut off {scan.torn_bytes} bytes at offset {scan.good_end} ({scan.torn_reason}); "
-                f"the store recovered to event {scan.next_seq - 1}",
-                TornTailWarning,
-                stacklevel=3,
-            )
-            fh.truncate(scan.good_end)
-            fh.flush()
-            os.fsync(fh.fileno())
-            remove_stale_images(root, scan.good_end)
+            _cut_torn_tail(root, fh, str(path), scan)
         images_dir(root).mkdir(exist_ok=True)
-        rec.log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability)
+        rec.log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability, starts=starts)
         rec.lock_fd = fd
         rec.dropped_bytes = scan.torn_bytes
         return rec
@@ -215,6 +241,134 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
             fh.close()
         release_lock(fd)
         raise
+
+
+def _check_shape(root: Path, table: RecordTable, dim: int | None, metric: str | None) -> None:
+    if (dim is not None and dim != table.dim) or (metric is not None and metric != table.metric.name):
+        raise InputError(
+            f"{root} holds a store with dim={table.dim}, metric={table.metric.name!r}; "
+            f"you asked for dim={dim}, metric={metric!r}"
+        )
+
+
+def fast_recover(root: Path, fh: BinaryIO, what: str, durability: str) -> Recovered | None:
+    """Spec-2 recovery from the newest usable version-2 image (see the module docstring), or
+    None when there is none (or the log is of spec 1): the caller then checks the whole log."""
+    data = mmap_file(fh)
+    if data is None:
+        return None
+    try:
+        check_file_header(data, what)
+        heads = header_walk(data)
+        if not heads or heads[0][1] != events.CREATE:
+            return None
+        shape = events.decode(events.CREATE, data[heads[0][2] + 20 : heads[0][3] - 36], 0, what, heads[0][2])
+        assert isinstance(shape, events.Create)
+        if shape.spec < 2:
+            return None
+        ends = {end: i for i, (_, _, _, end) in enumerate(heads)}
+        damaged: list[str] = []
+        found = page_store.manifests(root, damaged)
+        for problem in damaged:
+            warnings.warn(f"skipping unusable image: {problem}", RecoveryWarning, stacklevel=4)
+        for manifest in reversed(found):
+            i = ends.get(manifest.log_end)
+            if i != manifest.seq or bytes(data[manifest.log_end - 36 : manifest.log_end - 4]) != manifest.chain:
+                continue
+            if (manifest.dim, manifest.metric_code) != (shape.dim, METRICS.index(shape.metric)):
+                continue
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                prefix_check = pool.submit(_check_prefix, data, what, manifest)
+                try:
+                    table = page_store.load_image(root, manifest, shape.metric)
+                except CorruptFileError as exc:
+                    prefix_check.result()  # damage in the log is reported first
+                    warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=4)
+                    continue
+                prefix_check.result()
+            return _from_image(root, fh, data, what, durability, shape, heads, manifest, table)
+        return None
+    finally:
+        del data
+
+
+def _check_prefix(data: memoryview, what: str, manifest: Any) -> None:
+    """Every frame up to the image's position, checked in full (CorruptFileError if not)."""
+    scan = scan_frames(data[: manifest.log_end], what)
+    if scan.torn_bytes or scan.next_seq != manifest.seq + 1 or scan.last_chain != manifest.chain:
+        raise CorruptFileError(f"{what}: the log before offset {manifest.log_end} does not check out "
+                               f"({scan.torn_reason or 'chain or length mismatch'})")
+
+
+def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durability: str, shape: events.Create,
+                heads: list[tuple[int, int, int, int]], manifest: Any, table: RecordTable) -> Recovered:
+    cps: list[Checkpoint] = []
+    notes: list[tuple[int, events.Note]] = []
+    for seq, kind, start, end in heads[: manifest.seq + 1]:  # history before the image: from the headers walked
+        if kind in (events.CHECKPOINT, events.NOTE):
+            ev = events.decode(kind, data[start + 20 : end - 36], shape.dim, what, start)
+            if isinstance(ev, events.CheckpointMark):
+                cps.append(Checkpoint(seq, ev.digest.hex(), ev.label))
+            else:
+                assert isinstance(ev, events.Note)
+                notes.append((seq, ev))
+    scan = scan_frames(data[manifest.log_end :], what, start=0, prev_chain=manifest.chain,
+                       first_seq=manifest.seq + 1, base=manifest.log_end)
+    for frame in scan.frames:  # every byte after the image, checked in full
+        if frame.kind == events.CREATE:
+            raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
+        ev = events.decode(frame.kind, frame.payload, shape.dim, what, frame.offset)
+        machine.apply(table, ev)
+        if isinstance(ev, events.CheckpointMark):
+            cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
+        elif isinstance(ev, events.Note):
+            notes.append((frame.seq, ev))
+    starts = [h[2] for h in heads[: manifest.seq + 1]] + [f.offset for f in scan.frames]
+    scan.frames = []
+    if scan.torn_bytes:
+        _cut_torn_tail(root, fh, what, scan)
+    log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability, starts=starts)
+    return Recovered(table, cps, notes, manifest.seq, log=log, dropped_bytes=scan.torn_bytes)
+
+
+def _cut_torn_tail(root: Path, fh: BinaryIO, what: str, scan: ScanResult) -> None:
+    warnings.warn(
+        f"{what}: cut off {scan.torn_bytes} bytes at offset {scan.good_end} ({scan.torn_reason}); "
+        f"the store recovered to event {scan.next_seq - 1}",
+        TornTailWarning,
+        stacklevel=4,
+    )
+    fh.truncate(scan.good_end)
+    fh.flush()
+    os.fsync(fh.fileno())
+    remove_stale_images(root, scan.good_end)
+
+
+def mmap_file(fh: BinaryIO) -> memoryview | None:
+    """The whole file as a read-only memoryview (None for an empty file)."""
+    size = os.fstat(fh.fileno()).st_size
+    if size == 0:
+        return None
+    return memoryview(mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ))
+
+
+def header_walk(data: memoryview) -> list[tuple[int, int, int, int]]:
+    """(seq, kind, start, end) of each frame whose 16-byte header passes its CRC and fits in
+    the file, from the first; stops at the first that does not (payloads are not read)."""
+    out: list[tuple[int, int, int, int]] = []
+    pos, size = FILE_HEADER_SIZE, len(data)
+    unpack, crc_at = FRAME_HEAD.unpack_from, CRC.unpack_from
+    while pos + FRAME_HEAD.size + CRC.size <= size:
+        head = data[pos : pos + FRAME_HEAD.size]
+        if zlib.crc32(head) != crc_at(data, pos + FRAME_HEAD.size)[0]:
+            break
+        magic, kind, flags, length, seq = unpack(data, pos)
+        end = pos + OVERHEAD + length
+        if magic != FRAME_MAGIC or flags or seq != len(out) or end > size:
+            break
+        out.append((seq, kind, pos, end))
+        pos = end
+    return out
 
 
 def read_log(root: str | os.PathLike[str]) -> LogView:

@@ -16,9 +16,12 @@ import numpy as np
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
 from valori_store.format import events
 from valori_store.records import Checkpoint
+from valori_store.state import machine
 from valori_store.state.table import RecordTable
+from valori_store.storage import page_store
 from valori_store.storage.image_files import RecoveryWarning, write_image
 from valori_store.storage.state_at import state_at as log_state_at
+from valori_store.store import undo
 from valori_store.store.live import Live, StateView
 from valori_store.store.writes import commit
 
@@ -33,7 +36,9 @@ def checkpoint(live: Live, label: str | None) -> Checkpoint:
         seq = commit(live, events.CheckpointMark(label, digest))
         cp = Checkpoint(seq, digest.hex(), label)
         live.checkpoints.append(cp)
-        if live.durable:
+        if live.durable and live.table.spec >= 2:
+            live.log.sync()  # a checkpoint is on disk when it returns, in every durability mode
+        elif live.durable:  # spec 1 (0.1 stores): an image per checkpoint, as 0.1 wrote them
             assert live.root is not None
             try:
                 write_image(live.root, seq, live.log, list(live.checkpoints), live.table.snapshot_bytes())
@@ -67,16 +72,41 @@ def resolve(live: Live, target: Any) -> Checkpoint:
 
 
 def state_at(live: Live, seq: int, digest: bytes | None = None) -> RecordTable:
-    """The state right after event ``seq`` (caller holds a lock): a checkpoint image when it
-    holds exactly ``digest``, else a replay of the log."""
+    """The state right after event ``seq`` (caller holds a lock). Spec 2: the newest image at
+    or before ``seq`` plus the events after it (from empty without one); spec 1: the
+    checkpoint image of ``seq`` when it holds exactly ``digest``, else a replay of the log."""
+    if live.table.spec >= 2:
+        base = None
+        if live.root is not None:
+            for manifest in reversed(page_store.manifests(live.root)):
+                if manifest.seq <= seq:
+                    try:
+                        base = page_store.load_image(live.root, manifest, live.table.metric.name)
+                        first = manifest.seq + 1
+                        break
+                    except CorruptFileError:
+                        continue
+        if base is None:
+            base, first = RecordTable(live.table.dim, live.table.metric, live.table.spec), 1
+        dim = live.table.dim
+        for frame in live.log.frames(first, seq):
+            machine.apply(base, events.decode(frame.kind, frame.payload, dim, "event log", frame.offset))
+        return base
     return log_state_at(live.log.read_all(), "event log", seq, root=live.root, digest=digest)
 
 
 def restore(live: Live, target: Any) -> Checkpoint:
-    """Rewind the live state to a checkpoint's exact state (logged as a restore event)."""
+    """Rewind the live state to a checkpoint's exact state (logged as a restore event).
+
+    Spec 2: in proportion to the change (:mod:`.undo`); the event is applied, the state root
+    checked against the checkpoint's, then logged (undone and replaced by the full path on
+    a mismatch). Spec 1: the checkpoint's image or a replay, then the diff.
+    """
     with live.lock.write():
         live.check_open()
         cp = resolve(live, target)
+        if live.table.spec >= 2 and _restore_incrementally(live, cp):
+            return cp
         past = state_at(live, cp.seq, bytes.fromhex(cp.state_hash))
         if past.state_hash() != cp.state_hash:
             raise CorruptFileError(
@@ -87,6 +117,25 @@ def restore(live: Live, target: Any) -> Checkpoint:
         if live.table.state_hash() != cp.state_hash:  # pragma: no cover - internal invariant
             raise CorruptFileError("restore did not reproduce the checkpoint state")
         return cp
+
+
+def _restore_incrementally(live: Live, cp: Checkpoint) -> bool:
+    """Apply and log the incremental restore event; False (nothing changed) when its result
+    would not be the checkpoint's state."""
+    live.check_writable()
+    ev, inverse = undo.restore_event(live, cp)
+    table = live.table
+    table.reserve(table.n + len(ev.upsert.ids) + len(ev.plain.ids))
+    machine.apply(table, ev)
+    if table.state_hash() != cp.state_hash:
+        machine.apply(table, inverse)
+        return False
+    try:
+        live.log.append(ev.kind, events.encode_parts(ev))
+    except BaseException:
+        machine.apply(table, inverse)
+        raise
+    return True
 
 
 def diff(current: RecordTable, past: RecordTable, cp: Checkpoint) -> events.Restore:

@@ -29,7 +29,7 @@ from valori_store.spec import SPEC_VERSIONS
 from valori_store.storage import layout, recovery
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.lock import release_lock
-from valori_store.store import checkpoints, notes, opening, reads, searches, writes
+from valori_store.store import checkpoints, image_policy, notes, opening, reads, searches, writes
 from valori_store.store.live import Live, StateView
 
 DURABILITY = opening.DURABILITY
@@ -351,9 +351,20 @@ class Store:
 
     # ------------------------------------------------------------------ durability
     def sync(self) -> None:
-        """Force the log to disk now (durable stores)."""
+        """Force the log to disk now (durable stores); a spec-2 store also writes an image
+        when its log has grown enough since the last one (see store/image_policy.py)."""
         with self._live.lock.write():
+            self._live.check_open()
             self._live.log.sync()
+            image_policy.on_sync(self._live)
+
+    def write_image(self) -> None:
+        """Write an image of the current state now (spec-2 durable stores; a no-op otherwise):
+        reopening and restoring then start from here."""
+        with self._live.lock.write():
+            self._live.check_open()
+            if image_policy.applies(self._live):
+                image_policy.write(self._live)
 
     def close(self) -> None:
         """Sync and release the directory lock; further calls raise ClosedError.
@@ -366,6 +377,8 @@ class Store:
             if live.closed:
                 return
             try:
+                if live.log.durable:
+                    image_policy.on_sync(live)
                 live.log.close()
             finally:
                 if live.lock_fd is not None:

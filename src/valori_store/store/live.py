@@ -31,6 +31,8 @@ class Live:
     read_only: bool = False
     lock: ReadWriteLock = field(default_factory=ReadWriteLock)
     closed: bool = False
+    #: Log offset of the newest image (spec-2 durable stores; 0 when none).
+    image_end: int = 0
 
     @property
     def seq(self) -> int:

@@ -10,7 +10,7 @@ from valori_store import spec
 from valori_store.errors import InputError, NotFoundError
 from valori_store.format import events, snapshot
 from valori_store.state.table import RecordTable
-from valori_store.storage import layout, recovery
+from valori_store.storage import layout, page_store, recovery
 from valori_store.storage.filelog import FileLog, spill_log
 from valori_store.store.live import Live
 
@@ -42,7 +42,10 @@ def directory(path: str | os.PathLike[str], dim: int | None, metric: str | None,
             raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
         rec = recovery.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
     assert rec.log is not None
-    return Live(rec.table, rec.log, rec.checkpoints, rec.notes, root, rec.lock_fd), rec.dropped_bytes
+    live = Live(rec.table, rec.log, rec.checkpoints, rec.notes, root, rec.lock_fd)
+    image = next(iter(reversed(page_store.manifests(root))), None) if rec.table.spec >= 2 else None
+    live.image_end = image.log_end if image is not None and image.log_end <= rec.log.end else 0
+    return live, rec.dropped_bytes
 
 
 def directory_readonly(root: Path, rec: recovery.Recovered | None = None) -> Live:
@@ -51,7 +54,8 @@ def directory_readonly(root: Path, rec: recovery.Recovered | None = None) -> Liv
     rec = rec if rec is not None else recovery.recover_readonly(root)
     assert rec.view is not None
     view = rec.view
-    log = FileLog(open(view.path, "rb"), view.good_end, view.chain, view.events, "none", durable=False)
+    log = FileLog(open(view.path, "rb"), view.good_end, view.chain, view.events, "none", durable=False,
+                  starts=[f.offset for f in view.frames])
     return Live(rec.table, log, rec.checkpoints, rec.notes, root, read_only=True)
 
 

@@ -23,6 +23,7 @@ from valori_store.format.canonical import canonical_metadata_batch
 from valori_store.state import convert, machine
 from valori_store.state.scratch import release_scratch
 from valori_store.state.validate import check_id_list, check_ids, check_text
+from valori_store.store import image_policy
 from valori_store.store.live import Live
 
 
@@ -161,6 +162,7 @@ def write(live: Live, delete: Iterable[str], prepared: Prepared | None, plain: e
             commit(live, ev)
         elif present:
             commit(live, events.Delete(present))
+        image_policy.after_mutation(live)
     release_scratch(scratch)
     return list(ids) + list(plain.ids)
 
@@ -191,4 +193,5 @@ def delete(live: Live, ids: Iterable[str]) -> int:
         present = present_ids(live, wanted)
         if present:
             commit(live, events.Delete(present))
+            image_policy.after_mutation(live)
         return len(present)
