@@ -7,6 +7,7 @@ log, so states, snapshots and results are bit-identical on every machine.
 
 from __future__ import annotations
 
+from valori_store.api import ReadOnlyStore, StateView, ValoriStore, open_readonly
 from valori_store.errors import (
     ClosedError,
     CorruptFileError,
@@ -24,8 +25,8 @@ from valori_store.errors import (
     VectorError,
     ZeroVectorError,
 )
-from valori_store.api import ReadOnlyStore, StateView, ValoriStore, open_readonly
 from valori_store.history.verify import VerifyReport, verify
+from valori_store.query.proof import ProofCheck, StateProof, verify_proof
 from valori_store.records import Annotation, Checkpoint, Hit, Record
 from valori_store.spec import SPEC_VERSION
 
@@ -56,6 +57,9 @@ __all__ = [
     "VectorError",
     "VerifyReport",
     "ZeroVectorError",
+    "ProofCheck",
+    "StateProof",
     "open_readonly",
     "verify",
+    "verify_proof",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 from valori_store import spec
 from valori_store.errors import CorruptFileError, InputError, ZeroVectorError
 from valori_store.format import snapshot
+from valori_store.query.proof import StateProof, verify_proof
 from valori_store.query.query import MODES
 from valori_store.query.receipt import RECEIPT_VERSION, Receipt
 from valori_store.state.table import RecordTable
@@ -25,9 +26,9 @@ from valori_store.storage import layout
 from valori_store.storage.state_at import walk_to
 from valori_store.store.facade import Store
 
-__all__ = ["STATUSES", "ReceiptCheck", "verify_receipt", "verify_receipts"]
+__all__ = ["STATUSES", "ReceiptCheck", "verify_receipt", "verify_receipt_proofs", "verify_receipts"]
 
-STATUSES = ("match", "mismatch", "tampered", "state-unavailable", "corrupt-log", "invalid")
+STATUSES = ("match", "proved", "mismatch", "tampered", "state-unavailable", "corrupt-log", "invalid")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ReceiptCheck:
 
     @property
     def ok(self) -> bool:
-        return self.status == "match"
+        return self.status in ("match", "proved")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -102,6 +103,40 @@ def verify_receipts(
     if pending:
         _verify_against(source, pending, checks)
     return [c for c in checks if c is not None]
+
+
+def verify_receipt_proofs(receipt: Receipt | Mapping[str, Any] | str) -> ReceiptCheck:
+    """Check a receipt with its attached proofs alone, no store: each hit's record is in the
+    receipt's state (its proof leads to ``state_hash``) and its raw score is the exact
+    score of the receipt's query with the proved vector. ``proved`` when all hold; this
+    confirms what was returned, not that it was the top-k (re-execution does that)."""
+    try:
+        r = Receipt.coerce(receipt)
+    except InputError as exc:
+        return ReceiptCheck("invalid", str(exc), "")
+    bad = _check_receipt_itself(r)
+    if bad is not None:
+        return bad
+    if not r.proofs or len(r.proofs) != len(r.results):
+        return _verdict(r, "invalid", "the receipt carries no proof for every hit (search_with_receipt(..., proofs=True))")
+    try:
+        query = r.to_query()
+    except (ValueError, ZeroDivisionError) as exc:
+        return _verdict(r, "invalid", f"the receipt's query cannot be used: {exc}")
+    metric = spec.get_metric(r.metric)
+    for (rid, raw), proof in zip(r.results, r.proofs):
+        check = verify_proof(r.state_hash, proof)
+        parsed = StateProof.coerce(proof) if check.ok else None
+        if parsed is None or not check.ok or parsed.id != rid or not parsed.present:
+            return _verdict(r, "invalid", f"the proof for {rid!r} does not hold: {check.message}")
+        vector = parsed.vector_ints()
+        if vector is None or (parsed.dim, parsed.metric_code) != (r.dim, metric.code):
+            return _verdict(r, "invalid", f"the proved record {rid!r} has no vector of the receipt's shape")
+        if metric.raw(query.stored.tolist(), vector.tolist()) != int(raw):
+            return _verdict(r, "mismatch", f"the raw score of {rid!r} is not the query's exact score with its "
+                            f"proved vector")
+    return _verdict(r, "proved", f"{len(r.results)} hits proved in state {r.state_hash[:16]}...: records and exact "
+                    f"scores")
 
 
 def verify_receipt(source: Store | str | os.PathLike[str], receipt: Receipt | Mapping[str, Any] | str) -> ReceiptCheck:

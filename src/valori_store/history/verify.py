@@ -9,10 +9,9 @@ from pathlib import Path
 
 from valori_store.errors import CorruptFileError, NotFoundError
 from valori_store.format import images, snapshot
-from valori_store.format.frames import DAMAGED_FINAL
+from valori_store.format.frames import DAMAGED_FINAL, Frame
 from valori_store.state import machine
 from valori_store.state.table import RecordTable, content_digest
-from valori_store.format.frames import Frame
 from valori_store.storage import layout, page_store
 
 __all__ = ["VerifyReport", "check_images", "fill_report", "verify", "verify_directory", "verify_log_bytes"]

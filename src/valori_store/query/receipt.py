@@ -63,12 +63,17 @@ class Receipt:
     spec_version: int = spec.SPEC_VERSION
     version: int = RECEIPT_VERSION
     digest: str = field(default="", compare=False)
+    #: Optional proofs (:class:`~valori_store.query.proof.StateProof` dicts) that each hit's
+    #: record is in the receipt's state. They check themselves against ``state_hash``, so
+    #: they are not covered by ``digest`` (a receipt verifies with or without them).
+    proofs: list[dict[str, Any]] | None = field(default=None, compare=False)
 
     # -- construction ---------------------------------------------------------------
     def body(self) -> dict[str, Any]:
         """Every field except the digest, as plain JSON data."""
         data = asdict(self)
         data.pop("digest")
+        data.pop("proofs")
         return data
 
     def computed_digest(self) -> str:
@@ -79,7 +84,11 @@ class Receipt:
 
     def sealed(self) -> Receipt:
         """This receipt with its digest filled in."""
-        return Receipt(**{**self.body(), "digest": self.computed_digest()})
+        return Receipt(**{**self.body(), "digest": self.computed_digest(), "proofs": self.proofs})
+
+    def with_proofs(self, proofs: list[dict[str, Any]]) -> Receipt:
+        """This receipt with proofs attached (its digest is unchanged)."""
+        return Receipt(**{**self.body(), "digest": self.digest, "proofs": proofs})
 
     @property
     def ids(self) -> list[str]:
@@ -106,8 +115,11 @@ class Receipt:
 
     # -- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible dict (digest included)."""
-        return {**self.body(), "digest": self.digest}
+        """Plain JSON-compatible dict (digest included; proofs when attached)."""
+        out = {**self.body(), "digest": self.digest}
+        if self.proofs is not None:
+            out["proofs"] = self.proofs
+        return out
 
     def to_json(self) -> str:
         """Canonical JSON text (sorted keys, no whitespace)."""
@@ -153,6 +165,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "state_hash": (str,), "seq": (int,), "metric": (str,), "dim": (int,), "query": (str,), "k": (int,),
     "filter": (str, type(None)), "results": (list,), "mode": (str,), "fetch_k": (int, type(None)),
     "lam": (str, type(None)), "spec_version": (int,), "version": (int,), "digest": (str,),
+    "proofs": (list, type(None)),
 }
 
 

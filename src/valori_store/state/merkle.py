@@ -177,6 +177,32 @@ class StateTree:
         digests = node_digests(sk, np.ascontiguousarray(leaves[order]), bounds, depths)
         return [(d, key_prefix(sk[lo], d), order[lo:hi], digests[i].tobytes()) for i, (lo, hi, d) in enumerate(plan)]
 
+    def prove(self, n: int, key: bytes) -> tuple[list[tuple[int, list[bytes]]], list[tuple[bytes, bytes]]]:
+        """The proof path of ``key`` (present or not): the (count, 15 sibling digests) of
+        every split node from the top, and the entries of its bucket (key order)."""
+        self._refresh(n)
+        k = np.frombuffer(key, dtype=np.uint8)
+        hi, lo = int(k[0]) >> 4, int(k[0]) & 15
+        level1 = [spec_tree.split_digest(int(self.counts[16 * h:16 * h + 16].sum()),
+                                         [self.sub[16 * h + i].tobytes() for i in range(16)]) for h in range(16)]
+        path = [(int(self.counts.sum()), [d for h, d in enumerate(level1) if h != hi]),
+                (int(self.counts[16 * hi:16 * hi + 16].sum()),
+                 [self.sub[16 * hi + i].tobytes() for i in range(16) if i != lo])]
+        rows = _sorted_rows(self.keys, np.flatnonzero(self.keys[:n, 0] == k[0]))
+        sk = np.ascontiguousarray(self.keys[rows])
+        sl = np.ascontiguousarray(self.leaves[rows])
+        begin, end, depth = 0, len(rows), spec_tree.FIXED_DEPTH
+        while spec_tree.is_split(depth, end - begin):
+            byte = sk[begin:end, depth >> 1]
+            nib = (byte >> 4) if depth % 2 == 0 else (byte & 15)
+            cuts = np.searchsorted(nib, np.arange(17), side="left") + begin
+            mine = (int(k[depth >> 1]) >> 4) if depth % 2 == 0 else (int(k[depth >> 1]) & 15)
+            children = node_digests(sk, sl, cuts.astype(np.int64), np.full(16, depth + 1, dtype=np.int64))
+            path.append((end - begin, [children[c].tobytes() for c in range(16) if c != mine]))
+            begin, end, depth = int(cuts[mine]), int(cuts[mine + 1]), depth + 1
+        bucket = [(sk[i].tobytes(), sl[i].tobytes()) for i in range(begin, end)]
+        return path, bucket
+
     def subtree(self, n: int, first_byte: int) -> tuple[bytes, int]:
         """(digest, record count) of one fixed subtree (sharded stores combine these)."""
         self._refresh(n)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from collections.abc import Iterator
-
 from valori_store.errors import CorruptFileError
-from valori_store.storage.prealloc import reserve
 from valori_store.format.frames import (
     CHAIN_SIZE,
     CRC,
@@ -26,6 +24,7 @@ from valori_store.format.frames import (
     frame_parts,
     iter_frames,
 )
+from valori_store.storage.prealloc import reserve
 
 
 def spill_log() -> FileLog:

@@ -16,10 +16,10 @@ a torn final record is only reported, since a writer may be appending it right n
 from __future__ import annotations
 
 import mmap
-from concurrent.futures import ThreadPoolExecutor
 import os
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,8 +27,8 @@ from typing import Any, BinaryIO
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
 from valori_store.format import events
 from valori_store.format.frames import (
-    DAMAGED_FINAL,
     CRC,
+    DAMAGED_FINAL,
     FILE_HEADER,
     FILE_HEADER_SIZE,
     FRAME_HEAD,
@@ -45,9 +45,9 @@ from valori_store.records import Checkpoint
 from valori_store.spec import METRICS
 from valori_store.state import machine
 from valori_store.state.table import RecordTable
+from valori_store.storage import page_store
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.filelog import FileLog
-from valori_store.storage import page_store
 from valori_store.storage.image_files import RecoveryWarning, remove_stale_images, usable_image
 from valori_store.storage.layout import exists, images_dir, log_path
 from valori_store.storage.lock import acquire_lock, release_lock

@@ -22,6 +22,7 @@ from typing import Any
 
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
 from valori_store.query import receipt as receipts
+from valori_store.query.proof import StateProof
 from valori_store.query.query import Query, parse_queries
 from valori_store.query.relevance import relevance
 from valori_store.records import Annotation, Checkpoint, Hit, Record
@@ -222,23 +223,33 @@ class Store:
         """
         return reads.select(self._live, filter, limit, offset)
 
+    def prove(self, ids: Iterable[str]) -> list[StateProof]:
+        """Proofs that each id's record — its exact id, text, metadata and stored vector — is
+        in the current state (or that it is absent); check them with
+        :func:`valori_store.verify_proof` against :meth:`state_hash`, no store needed."""
+        return reads.prove(self._live, ids)
+
     def select_ids(self, filter: Mapping[str, Any] | None = None, limit: int | None = None,
                    offset: int = 0) -> list[str]:
         """Ids of the records passing ``filter``, in id order (like :meth:`select`, no decoding)."""
         return reads.select_ids(self._live, filter, limit, offset)
 
-    def _search(self, queries: list[Query], want: bool) -> tuple[list[list[Hit]], list[receipts.Receipt] | None]:
-        return searches.execute(self._live, queries, want, self)
+    def _search(self, queries: list[Query], want: bool, proofs: bool = False
+                ) -> tuple[list[list[Hit]], list[receipts.Receipt] | None]:
+        return searches.execute(self._live, queries, want, self, proofs)
 
     def search(self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None) -> list[Hit]:
         """Exact top-k for one query vector, filtered before ranking (k hits whenever k match)."""
         return self._search(parse_queries(vector, self.dim, self._live.table.metric, k, filter), False)[0][0]
 
     def search_with_receipt(
-        self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None
+        self, vector: Any, k: int = 4, filter: Mapping[str, Any] | None = None, proofs: bool = False,
     ) -> tuple[list[Hit], receipts.Receipt]:
-        """:meth:`search` plus its retrieval receipt (see :mod:`valori_store.receipts`)."""
-        found, made = self._search(parse_queries(vector, self.dim, self._live.table.metric, k, filter), True)
+        """:meth:`search` plus its retrieval receipt (see :mod:`valori_store.receipts`);
+        ``proofs=True`` attaches a state proof for every hit (checked by
+        ``valori_store.receipts.verify_receipt_proofs`` with no store)."""
+        found, made = self._search(parse_queries(vector, self.dim, self._live.table.metric, k, filter), True,
+                                   bool(proofs))
         assert made is not None
         return found[0], made[0]
 

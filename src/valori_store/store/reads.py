@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import numpy as np
 
 from valori_store.errors import InputError
 from valori_store.format.canonical import decode_metadata
 from valori_store.query.filter import Filter
+from valori_store.query.proof import StateProof
 from valori_store.query.query import check_k
 from valori_store.records import Record
+from valori_store.spec.state_tree import key_of
 from valori_store.state.table import RecordTable
 from valori_store.state.validate import check_id_list
 from valori_store.store.live import Live
@@ -22,6 +27,37 @@ def record(table: RecordTable, row: int) -> Record:
         vec = table.matrix[row].copy()
         vec.flags.writeable = False
     return Record(table.ids[row], vec, table.texts[row], decode_metadata(table.metas[row]))
+
+
+def prove(live: Live, ids: Iterable[str]) -> list[StateProof]:
+    """Proofs that each id's record (or its absence) is in the current state (spec 2)."""
+    wanted = check_id_list(ids)
+    with live.lock.read():
+        live.check_open()
+        return prove_in(live.table, wanted)
+
+
+def prove_in(t: RecordTable, wanted: list[str]) -> list[StateProof]:
+    """Proofs for ``wanted`` ids in table ``t`` (the caller holds a lock)."""
+    if t.tree is None:
+        raise InputError("proofs need a spec-2 store (valori-store migrate converts a 0.1 store)")
+    root = t.state_hash()
+    out = []
+    for rid in wanted:
+        path, bucket = t.tree.prove(t.n, key_of(rid))
+        row = t.row_of.get(rid)
+        common = dict(root=root, id=rid, metric_code=t.metric.code, dim=t.dim,
+                      path=[(c, [d.hex() for d in sib]) for c, sib in path],
+                      bucket=[(k.hex(), v.hex()) for k, v in bucket])
+        if row is None:
+            out.append(StateProof(present=False, **common))
+            continue
+        vec = None
+        if t.has_vector(row):
+            vec = base64.b64encode(np.ascontiguousarray(t.matrix[row], "<i4").tobytes()).decode("ascii")
+        out.append(StateProof(present=True, text=t.texts[row], metadata=t.metas[row].decode("utf-8"), vector=vec,
+                              **common))
+    return out
 
 
 def all_ids(live: Live) -> list[str]:
