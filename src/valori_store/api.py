@@ -42,7 +42,7 @@ class ValoriStore(Store):
     def verify(self) -> VerifyReport:
         """Replay this store's log from empty and check it (see :func:`valori_store.verify`)."""
         with self.view() as view:
-            return verify_log_bytes(view.read_log(), "event log", view.table.state_digest())
+            return verify_log_bytes(view.read_log(), "event log", view.table.state_digest(), self.path)
 
 
 class ReadOnlyStore(ValoriStore):

@@ -4,6 +4,7 @@ errors, the progress bar, and running as ``python -m valori_store.cli``."""
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -190,6 +191,8 @@ SCHEMAS = {
     "search": {"path", "query", "k", "filter", "mode", "state_hash", "hits"},
     "ingest": {"path", "created", "dim", "metric", "files", "chunks", "added", "updated", "unchanged", "removed",
                "count", "state_hash", "checkpoint"},
+    "compact": {"path", "base_seq", "previous_base_seq", "changed", "replaced_events", "kept_checkpoints_and_notes",
+                "log_bytes_before", "log_bytes_after", "events", "state_hash"},
 }
 
 
@@ -201,6 +204,7 @@ def test_json_schema_of_every_command(cli, built, tmp_path: Path) -> None:
                                                                  tmp_path / "r"],
         "search": ["search", built.path, "red"],
         "ingest": ["ingest", tmp_path / "new", tmp_path / "a.txt", "--base", tmp_path],
+        "compact": ["compact", shutil.copytree(built.path, tmp_path / "copy"), "--before", "v1"],
     }
     assert set(runs) == set(SCHEMAS) == set(COMMANDS) - {"demo"}
     for name, argv in runs.items():

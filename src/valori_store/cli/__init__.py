@@ -1,6 +1,6 @@
 """The ``valori-store`` command line: ``valori-store COMMAND [options]``.
 
-Commands: inspect, verify, history, diff, replay, search, ingest, demo (docs/cli.md).
+Commands: inspect, verify, history, diff, replay, search, ingest, compact, demo (docs/cli.md).
 Conventions: ``--help`` on every command; ``--json`` prints one JSON object on stdout;
 ``-q/--quiet`` silences progress bars and warnings; errors are ONE line on stderr
 (``valori-store: error: ...``) with a documented exit code (see :mod:`.common`). Set
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from valori_store import __version__
 from valori_store.cli import (
+    cmd_compact,
     cmd_demo,
     cmd_diff,
     cmd_history,
@@ -33,7 +34,7 @@ __all__ = ["main"]
 
 COMMANDS = {
     "inspect": cmd_inspect, "verify": cmd_verify, "history": cmd_history, "diff": cmd_diff,
-    "replay": cmd_replay, "search": cmd_search, "ingest": cmd_ingest, "demo": cmd_demo,
+    "replay": cmd_replay, "search": cmd_search, "ingest": cmd_ingest, "compact": cmd_compact, "demo": cmd_demo,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from valori_store.cli.common import OK, Ctx, short, table
@@ -30,13 +31,12 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 def entries(log: LogView, every: bool = False) -> list[dict[str, Any]]:
     """History entries (JSON-ready), in log order."""
     out: list[dict[str, Any]] = []
-    wanted = (events.CHECKPOINT, events.RESTORE, events.NOTE)
-    for frame in log.frames:
-        if not every and frame.kind not in wanted:
-            continue
-        ev = log.decode(frame)
-        e: dict[str, Any] = {"seq": frame.seq}
-        if isinstance(ev, events.CheckpointMark):
+    wanted = (events.CHECKPOINT, events.RESTORE, events.NOTE, events.BASE)
+    for seq, ev in _events(log, every, wanted):
+        e: dict[str, Any] = {"seq": seq}
+        if isinstance(ev, events.Base):
+            e.update(event="compacted", folded=len(ev.folded), state_hash=ev.root.hex())
+        elif isinstance(ev, events.CheckpointMark):
             e.update(event="checkpoint", label=ev.label, state_hash=ev.digest.hex())
         elif isinstance(ev, events.Restore):
             e.update(event="restore", target_seq=ev.target_seq, state_hash=ev.digest.hex(),
@@ -61,9 +61,22 @@ def entries(log: LogView, every: bool = False) -> list[dict[str, Any]]:
         elif isinstance(ev, events.Write):
             e.update(event="write", deleted=len(ev.deletes), upserted=len(ev.upsert.ids))
         else:  # an event kind newer than this command: listed by name
-            e.update(event=events.NAMES.get(frame.kind, f"kind-{frame.kind}"))
+            e.update(event=events.NAMES.get(ev.kind, f"kind-{ev.kind}"))
         out.append(e)
     return out
+
+
+def _events(log: LogView, every: bool, wanted: tuple[int, ...]) -> Iterator[tuple[int, events.Event]]:
+    """(seq, event) in log order; a compacted log's folded checkpoints and notes come first
+    (at their original seqs, the checkpoint it was compacted at included), then its base."""
+    for frame in log.frames:
+        if not every and frame.kind not in wanted:
+            continue
+        ev = log.decode(frame)
+        if isinstance(ev, events.Base):
+            for seq, kind, payload in ev.folded:
+                yield seq, events.decode(kind, payload, log.dim, str(log.path), frame.offset)
+        yield frame.seq, ev
 
 
 def _details(e: dict[str, Any]) -> str:
@@ -79,6 +92,9 @@ def _details(e: dict[str, Any]) -> str:
                 f"{e['receipts']} receipts")
     if kind == "note":
         return e["topic"]
+    if kind == "compacted":
+        return (f"history up to here folded into a base image {short(e['state_hash'])} (its checkpoints and notes "
+                f"are listed; their states are gone)")
     if kind == "create":
         return f"dim {e['dim']}, {e['metric']}"
     if kind == "write":

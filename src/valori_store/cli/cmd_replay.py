@@ -7,8 +7,9 @@ point's recorded state hash. Then:
 - ``OUT`` ending in ``.vsnap`` receives the canonical snapshot of that state;
 - any other ``OUT`` (absent, or an empty directory) becomes a NEW durable store whose log
   is the source log's exact prefix up to POINT (for ``SESSION:TURN`` up to and including
-  the turn's note, so the turn and its receipts come along) plus the checkpoint image of
-  POINT. Its history, sessions and receipts are the source's up to that point.
+  the turn's note, so the turn and its receipts come along) plus the image of POINT (and,
+  from a compacted source, its base image). Its history, sessions and receipts are the
+  source's up to that point. A POINT before a compaction is no longer available.
 
 The output is reopened (``ValoriStore.open`` / ``ValoriStore.load``) and its state hash
 compared with the point's; exit 1 if they differ. The source is never modified.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,11 @@ from valori_store.cli.common import FAILED, OK, Ctx
 from valori_store.cli.sources import open_source, resolve
 from valori_store.errors import InputError
 from valori_store.format import events, images
-from valori_store.storage import layout
+from valori_store.format.frames import Frame
+from valori_store.state.table import RecordTable
+from valori_store.storage import layout, page_store
 from valori_store.storage.atomic import fsync_dir, write_atomic
-from valori_store.storage.state_at import replay_result
+from valori_store.storage.state_at import base_loader, compacted_before, replay_result
 
 HELP = "replay the log up to a checkpoint into a new store directory (or a .vsnap snapshot)"
 
@@ -60,14 +64,18 @@ def _check_out(out: Path) -> str:
     return layout.DIRECTORY
 
 
-def _write_directory(out: Path, prefix: memoryview, image: bytes | None, image_seq: int) -> None:
-    """Create the new store directory atomically (built under a temp name, then renamed)."""
+def _write_directory(out: Path, prefix: memoryview, image: bytes | None, image_seq: int,
+                     paged: Sequence[tuple[RecordTable, Frame]] = ()) -> None:
+    """Create the new store directory atomically (built under a temp name, then renamed);
+    ``paged`` are (state, frame) pairs written as version-2 images after that frame."""
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         layout.images_dir(tmp).mkdir(parents=True)
         write_atomic(layout.log_path(tmp), prefix)
         if image is not None:
             write_atomic(layout.image_path(tmp, image_seq), image)
+        for state, frame in paged:
+            page_store.write_image(tmp, state, frame.seq, frame.end, frame.chain)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -86,12 +94,14 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
         log = src.log
     finally:
         src.close()
-    frames = log.frames
-    cut = point.cut if all(f.kind == events.NOTE for f in frames[point.seq + 1: point.cut + 1]) else point.seq
-    end = frames[cut].end
+    if point.seq < log.base_seq:
+        raise compacted_before(point.seq, log.base_seq)
+    between = [log.frame(s) for s in range(point.seq + 1, point.cut + 1)]
+    cut = point.cut if all(f.kind == events.NOTE for f in between) else point.seq
+    end = log.frame(cut).end
     with ctx.progress(cut + 1, f"replay to {point.spec}", unit=" events") as bar:
         result = replay_result(memoryview(log.data)[:end], str(log.path), cut, check_digests=True,
-                               on_event=lambda frame: bar.update(frame.seq + 1))
+                               on_event=lambda frame: bar.update(frame.seq + 1), root=src.path)
     table = result.table
     replayed = table.state_hash()
     if replayed != point.state_hash:
@@ -102,11 +112,24 @@ def run(args: argparse.Namespace, ctx: Ctx) -> int:
         write_atomic(out, snap)
         reopened = ValoriStore.load(out)
     else:
-        image = None
-        if frames[point.seq].kind == events.CHECKPOINT:
-            cps = [c for c in result.checkpoints if c.seq <= point.seq]
-            image = images.encode(point.seq, frames[point.seq].end, frames[point.seq].chain, cps, snap)
-        _write_directory(out, memoryview(log.data)[:end], image, point.seq)
+        at = log.frame(point.seq)
+        if table.spec >= 2:  # a paged image of POINT (and a compacted source's base image, which its log needs)
+            base = None
+            if log.base_seq:
+                first = log.frame(log.base_seq)
+                base_ev = log.decode(first)
+                assert isinstance(base_ev, events.Base)
+                loader = base_loader(src.path)
+                assert loader is not None
+                base = (loader(log.base_seq, base_ev), first)
+            _write_directory(out, memoryview(log.data)[:end], None, point.seq,
+                             paged=[(table, at)] + ([base] if base is not None else []))
+        else:
+            image = None
+            if at.kind == events.CHECKPOINT:
+                cps = [c for c in result.checkpoints if c.seq <= point.seq]
+                image = images.encode(point.seq, at.end, at.chain, cps, snap)
+            _write_directory(out, memoryview(log.data)[:end], image, point.seq)
         reopened = ValoriStore.open(out)
     try:
         final, records, n_events = reopened.state_hash(), len(reopened), reopened.log_length

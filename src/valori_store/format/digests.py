@@ -17,6 +17,7 @@ IMAGE = b"valori-image-v1"
 SNAPSHOT = b"valori-snapshot-v2"
 IMAGE_V2 = b"valori-image-v2"
 PAGE = b"valori-page-v2"
+BASE = b"valori-base-v1"
 SIZE = 32
 
 

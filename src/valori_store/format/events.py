@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from valori_store.errors import FormatVersionError
+from valori_store.errors import CorruptFileError, FormatVersionError
+from valori_store.format import digests
 from valori_store.format import records_block
 from valori_store.format.binary import Reader, blob, opt_str, u32, u64
 from valori_store.format.canonical import is_canonical_metadata
@@ -23,10 +24,10 @@ from valori_store.format.records_block import PackedRecords
 from valori_store.format.snapshot import DIGEST_SIZE, FORMAT_TREE, FORMAT_VERSION
 from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
 
-CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE, WRITE_PLAIN, RESTORE_PLAIN = range(9)
+CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE, WRITE_PLAIN, RESTORE_PLAIN, BASE = range(10)
 NAMES = {
     CREATE: "create", UPSERT: "upsert", DELETE: "delete", CHECKPOINT: "checkpoint", RESTORE: "restore",
-    NOTE: "note", WRITE: "write", WRITE_PLAIN: "write", RESTORE_PLAIN: "restore",
+    NOTE: "note", WRITE: "write", WRITE_PLAIN: "write", RESTORE_PLAIN: "restore", BASE: "base",
 }
 
 
@@ -142,7 +143,32 @@ class Write:
 #: The snapshot format a create event records for each spec version.
 CREATE_FORMAT = {1: FORMAT_VERSION, 2: FORMAT_TREE}
 
-Event = Create | Upsert | Delete | CheckpointMark | Restore | Note | Write
+
+@dataclass(frozen=True)
+class Base:
+    """First event of a compacted log (kind 9): the store's shape, the hash chain and state
+    root of the history it replaced (the state is the base image at this event's seq), and
+    the checkpoint and note events of that history (``(seq, kind, payload)``), kept so
+    history and sessions still list them."""
+
+    dim: int
+    metric: str
+    spec: int
+    chain: bytes
+    root: bytes
+    folded: list[tuple[int, int, bytes]] = field(default_factory=list)
+    kind: int = field(default=BASE, init=False)
+
+
+Event = Base | Create | Upsert | Delete | CheckpointMark | Restore | Note | Write
+
+
+def _base_digest(body: bytes | memoryview) -> bytes:
+    """Tagged SHA-256 ("valori-base-v1") that ends a base event's payload: the base frame's
+    chain hash is the replaced history's, so it does not cover the payload; this does."""
+    h = digests.tagged(digests.BASE)
+    h.update(body)
+    return bytes(h.digest())
 
 
 def _upsert_parts(ev: Upsert) -> list[bytes | memoryview]:
@@ -189,6 +215,11 @@ def encode(ev: Event) -> bytes:
         return u32(ev.dim) + bytes([METRICS.index(ev.metric)]) + ev.spec.to_bytes(2, "little") + (
             CREATE_FORMAT[ev.spec].to_bytes(2, "little")
         )
+    if isinstance(ev, Base):
+        folded = b"".join(u64(seq) + bytes([kind]) + blob(payload) for seq, kind, payload in ev.folded)
+        body = (u32(ev.dim) + bytes([METRICS.index(ev.metric)]) + ev.spec.to_bytes(2, "little") + ev.chain + ev.root
+                + u32(len(ev.folded)) + folded)
+        return body + _base_digest(body)
     raise TypeError(f"not an event: {ev!r}")
 
 
@@ -248,6 +279,24 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
         digest = bytes(r.take(DIGEST_SIZE))
         deletes, upsert = _read_ids(r), _read_upsert(r, dim)
         ev = Restore(target, digest, deletes, upsert, _read_plain(r) if kind == RESTORE_PLAIN else Plain())
+    elif kind == BASE:
+        if len(payload) < DIGEST_SIZE or _base_digest(payload[:-DIGEST_SIZE]) != bytes(payload[-DIGEST_SIZE:]):
+            raise CorruptFileError(f"{what}: the base event at offset {offset} fails its digest (damaged)")
+        r = Reader(memoryview(payload)[:-DIGEST_SIZE], what, offset)
+        d, m, spec = r.u32(), r.u8(), r.u16()
+        chain, root = bytes(r.take(DIGEST_SIZE)), bytes(r.take(DIGEST_SIZE))
+        folded: list[tuple[int, int, bytes]] = []
+        for _ in range(r.u32()):
+            seq, fkind, fpayload = r.u64(), r.u8(), bytes(r.blob())
+            if fkind not in (CHECKPOINT, NOTE):
+                raise r.fail(f"a base event folds an event of kind {fkind}")
+            if folded and seq <= folded[-1][0]:
+                raise r.fail("a base event's folded events are out of order")
+            decode(fkind, fpayload, d, what, offset)  # checked like the event itself
+            folded.append((seq, fkind, fpayload))
+        if spec != 2 or m >= len(METRICS) or not 1 <= d <= MAX_DIM:
+            raise r.fail("bad base event")
+        ev = Base(d, METRICS[m], spec, chain, root, folded)
     elif kind == CREATE:
         d, m, spec, fmt = r.u32(), r.u8(), r.u16(), r.u16()
         if CREATE_FORMAT.get(spec) != fmt:

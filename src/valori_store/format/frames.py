@@ -1,6 +1,8 @@
 """The byte layout of the event log: file header, frames, the hash chain, and scanning.
 
-File layout: a 16-byte header (``"VALORILG"``, u16 version, 6 zero bytes) then frames::
+File layout: a 16-byte header (``"VALORILG"``, u16 version, 6 zero bytes) then frames
+(version 1: the log starts with a create event; version 2, written by compaction: it
+starts with a base event, see :func:`iter_frames`)::
 
     "VF" | u8 kind | u8 flags=0 | u32 payload_len | u64 seq      (16-byte frame header)
     u32 CRC-32 of those 16 bytes
@@ -29,7 +31,11 @@ from valori_store.format import digests
 
 FILE_MAGIC = b"VALORILG"
 FILE_VERSION = 1
+#: Header version of a compacted log (its first frame is a base event).
+FILE_VERSION_COMPACTED = 2
+FILE_VERSIONS = (FILE_VERSION, FILE_VERSION_COMPACTED)
 FILE_HEADER = FILE_MAGIC + FILE_VERSION.to_bytes(2, "little") + bytes(6)
+FILE_HEADER_COMPACTED = FILE_MAGIC + FILE_VERSION_COMPACTED.to_bytes(2, "little") + bytes(6)
 FILE_HEADER_SIZE = len(FILE_HEADER)  # 16
 FRAME_HEAD = struct.Struct("<2sBBIQ")  # 16 bytes
 FRAME_MAGIC = b"VF"
@@ -37,6 +43,10 @@ CRC = struct.Struct("<I")
 CHAIN_SIZE = 32
 OVERHEAD = FRAME_HEAD.size + CRC.size + CHAIN_SIZE + CRC.size  # 56 bytes per frame
 GENESIS = bytes(CHAIN_SIZE)
+#: Kind of the base event a compacted log starts with, and where its payload records the
+#: chain hash of the history it replaced (after u32 dim, u8 metric, u16 spec).
+BASE_KIND = 9
+BASE_CHAIN_AT = 7
 
 
 Buffer = bytes | memoryview
@@ -57,6 +67,14 @@ def frame_parts(seq: int, kind: int, payload: Buffer | list[Buffer], prev_chain:
     size = sum(len(p) for p in payload) if isinstance(payload, list) else len(payload)
     head = FRAME_HEAD.pack(FRAME_MAGIC, kind, 0, size, seq)
     return head + CRC.pack(zlib.crc32(head)), chain_next(prev_chain, head, payload)
+
+
+def encode_base_frame(seq: int, payload: bytes, chain: bytes) -> bytes:
+    """The base frame a compacted log starts with: numbered ``seq``, its stored chain hash
+    the ``chain`` its payload records (at BASE_CHAIN_AT), so the frames after it keep theirs."""
+    assert payload[BASE_CHAIN_AT : BASE_CHAIN_AT + CHAIN_SIZE] == chain
+    head = FRAME_HEAD.pack(FRAME_MAGIC, BASE_KIND, 0, len(payload), seq)
+    return b"".join((head, CRC.pack(zlib.crc32(head)), payload, chain, CRC.pack(OVERHEAD + len(payload))))
 
 
 def encode_frame(seq: int, kind: int, payload: bytes, prev_chain: bytes) -> tuple[bytes, bytes]:
@@ -102,8 +120,9 @@ def check_file_header(data: bytes | memoryview, what: str) -> None:
     version = int.from_bytes(bytes(data[8:10]), "little")
     if any(bytes(data[10:16])):
         raise CorruptFileError(f"{what}: reserved log header bytes are not zero")
-    if version != FILE_VERSION:
-        raise FormatVersionError(f"{what}: log file version {version} is not supported (this valori-store reads {FILE_VERSION})")
+    if version not in FILE_VERSIONS:
+        raise FormatVersionError(f"{what}: log file version {version} is not supported (this valori-store reads "
+                                 f"{' and '.join(map(str, FILE_VERSIONS))})")
 
 
 def iter_frames(
@@ -113,11 +132,15 @@ def iter_frames(
     """Yield each valid frame from ``start``; the last item is the ScanResult.
 
     ``data`` may be a tail of the log that begins at file offset ``base``: offsets in
-    frames, results and errors are file offsets either way.
+    frames, results and errors are file offsets either way. A log may start (at the file
+    header's end) with a *base* frame (kind :data:`BASE_KIND`, written by compaction): its
+    sequence number is the first one, and its chain hash is the one its payload records
+    (the chain of the history it replaced), so every later frame keeps its bytes.
     """
     view = memoryview(data)
     size = len(view)
     pos, chain, seq = start, prev_chain, first_seq
+    first = base + start == FILE_HEADER_SIZE
     while pos < size:
         remaining = size - pos
         torn = None
@@ -144,6 +167,10 @@ def iter_frames(
                     stored_chain = bytes(view[body_at + length : body_at + length + CHAIN_SIZE])
                     (total,) = CRC.unpack_from(view, end - CRC.size)
                     expect = chain_next(chain, head, payload)
+                    if first and kind == BASE_KIND and length >= BASE_CHAIN_AT + CHAIN_SIZE:
+                        seq = fseq  # a compacted log starts at its base
+                        expect = bytes(payload[BASE_CHAIN_AT : BASE_CHAIN_AT + CHAIN_SIZE])
+                    first = False
                     problem = None
                     if fseq != seq:
                         problem = f"sequence number {fseq} where {seq} was expected"

@@ -166,12 +166,12 @@ def _verify_against(source: Any, pending: dict[int, Receipt], checks: list[Recei
             if not rest:
                 return
             data = view.read_log()
-        _walk_log(data, "event log", rest, checks)
+        _walk_log(data, "event log", rest, checks, source.path)
         return
     path = Path(source)
     if layout.classify(path) == layout.DIRECTORY:
         log_path = layout.log_path(path)
-        _walk_log(log_path.read_bytes(), str(log_path), pending, checks)
+        _walk_log(log_path.read_bytes(), str(log_path), pending, checks, path)
         return
     try:
         table = RecordTable.from_content(snapshot.decode(path.read_bytes(), str(path)))
@@ -190,14 +190,16 @@ def _verify_against(source: Any, pending: dict[int, Receipt], checks: list[Recei
             checks[i] = _rerun(r, table)
 
 
-def _walk_log(data: bytes, what: str, pending: dict[int, Receipt], checks: list[ReceiptCheck | None]) -> None:
-    """One replay of the log; each receipt is re-run when the walk reaches its position."""
+def _walk_log(data: bytes, what: str, pending: dict[int, Receipt], checks: list[ReceiptCheck | None],
+              root: Path | None = None) -> None:
+    """One replay of the log (from a compacted log's base image in directory ``root``); each
+    receipt is re-run when the walk reaches its position."""
     by_seq: dict[int, list[int]] = {}
     for i, r in pending.items():
         by_seq.setdefault(r.seq, []).append(i)
     result = None
     try:
-        for seq, result in walk_to(data, what, by_seq):
+        for seq, result in walk_to(data, what, by_seq, root=root):
             if seq is None:
                 break
             for i in by_seq.pop(seq):
@@ -215,10 +217,15 @@ def _walk_log(data: bytes, what: str, pending: dict[int, Receipt], checks: list[
             checks[i] = _verdict(pending[i], "corrupt-log", str(exc))
         return
     scan = None if result is None else result.scan
-    for ids in by_seq.values():  # positions beyond the end of the (intact part of the) log
+    base_seq = 0 if result is None else result.base_seq
+    for ids in by_seq.values():  # positions beyond the end of the (intact part of the) log, or before its base
         for i in ids:
             r = pending[i]
-            if scan is not None and scan.torn_bytes:
+            if r.seq < base_seq:
+                checks[i] = _verdict(r, "state-unavailable", f"the store's history before event {base_seq} was "
+                                     f"compacted (folded into a base image): the state after event {r.seq} this "
+                                     f"receipt was taken at no longer exists, so its results cannot be re-run")
+            elif scan is not None and scan.torn_bytes:
                 checks[i] = _verdict(r, "corrupt-log", f"{what}: the log's final record is damaged ({scan.torn_bytes} "
                                      f"bytes at offset {scan.good_end}: {scan.torn_reason}); event {r.seq} is not "
                                      f"readable")

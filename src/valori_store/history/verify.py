@@ -13,6 +13,7 @@ from valori_store.format.frames import DAMAGED_FINAL, Frame
 from valori_store.state import machine
 from valori_store.state.table import RecordTable, content_digest
 from valori_store.storage import layout, page_store
+from valori_store.storage.state_at import base_loader
 
 __all__ = ["VerifyReport", "check_images", "fill_report", "verify", "verify_directory", "verify_log_bytes"]
 
@@ -32,6 +33,8 @@ class VerifyReport:
     records: int = 0
     state_hash: str | None = None
     torn_bytes: int = 0
+    #: Seq of a compacted log's base event (0: the log starts with create).
+    compacted_at: int = 0
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -39,7 +42,9 @@ class VerifyReport:
         lines = [f"{self.path}: {'OK' if self.ok else 'FAILED'} ({self.kind})"]
         if self.kind != "snapshot":
             counts = ", ".join(f"{k} {v}" for k, v in sorted(self.event_counts.items()))
-            lines.append(f"  events replayed: {self.events} ({counts})")
+            if self.compacted_at:
+                lines.append(f"  compacted at event {self.compacted_at} (replayed from its base image)")
+            lines.append(f"  events replayed: {self.events - self.compacted_at} ({counts})")
             lines.append(f"  checkpoint/restore digests re-checked: {self.checked_digests}")
         if self.kind == "directory":
             lines.append(f"  checkpoint images verified: {self.images_checked}")
@@ -50,20 +55,23 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify_log_bytes(data: bytes, what: str, live_digest: bytes | None = None) -> VerifyReport:
-    """Replay log bytes from empty with every digest checked."""
-    report, _ = _replay_checked(data, what)
+def verify_log_bytes(data: bytes, what: str, live_digest: bytes | None = None, root: Path | None = None
+                     ) -> VerifyReport:
+    """Replay log bytes from empty (a compacted log from its base image in directory
+    ``root``) with every digest checked."""
+    report, _ = _replay_checked(data, what, root)
     if report.ok and live_digest is not None and report.state_hash != live_digest.hex():
         report.ok = False
         report.problems.append("the replayed state differs from the live store's state")
     return report
 
 
-def _replay_checked(data: bytes, what: str) -> tuple[VerifyReport, machine.ReplayResult | None]:
+def _replay_checked(data: bytes, what: str, root: Path | None = None
+                    ) -> tuple[VerifyReport, machine.ReplayResult | None]:
     """The report of one full replay, and the replay itself (None if it failed)."""
     report = VerifyReport(what, "log")
     try:
-        result = machine.replay(data, what, check_digests=True)
+        result = machine.replay(data, what, check_digests=True, base=base_loader(root))
     except CorruptFileError as exc:
         report.ok = False
         report.problems.append(str(exc))
@@ -74,6 +82,7 @@ def _replay_checked(data: bytes, what: str) -> tuple[VerifyReport, machine.Repla
 
 def fill_report(report: VerifyReport, result: machine.ReplayResult) -> None:
     report.events = result.events
+    report.compacted_at = result.base_seq
     report.event_counts = dict(result.counts)
     report.checkpoints = len(result.checkpoints)
     report.checked_digests = result.checked_digests
@@ -121,9 +130,10 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
 
 def verify_directory(root: Path, on_event: Callable[[Frame], None] | None = None
                      ) -> tuple[VerifyReport, machine.ReplayResult | None]:
-    """Verify a store directory: one replay of its log from empty (every frame, every
-    recorded digest), then every image against the replayed state at its position.
-    ``on_event(frame)`` is called after each replayed event (progress)."""
+    """Verify a store directory: one replay of its log from empty or, compacted, from its
+    base image (every frame, every recorded digest, every base page), then every image
+    against the replayed state at its position. ``on_event(frame)`` is called after each
+    replayed event (progress)."""
     log_path = layout.log_path(root)
     if not log_path.exists():
         raise NotFoundError(f"no valori store at {root} (no {log_path.name})")
@@ -133,7 +143,7 @@ def verify_directory(root: Path, on_event: Callable[[Frame], None] | None = None
     roots: dict[int, str] = {}
     result = None
     try:
-        for frame, _, result in machine.walk(data, str(log_path), check_digests=True):
+        for frame, _, result in machine.walk(data, str(log_path), check_digests=True, base=base_loader(root)):
             if on_event is not None:
                 on_event(frame)
             if frame.seq in wanted:
@@ -144,19 +154,20 @@ def verify_directory(root: Path, on_event: Callable[[Frame], None] | None = None
         return report, None
     assert result is not None
     fill_report(report, result)
-    check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints}, roots, result.metric)
+    check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints}, roots, result.metric,
+                 result.base_seq)
     return report, result
 
 
 def check_images(root: Path, report: VerifyReport, digests: dict[int, str], roots: dict[int, str] | None = None,
-                 metric: str = "cosine") -> None:
+                 metric: str = "cosine", base_seq: int = 0) -> None:
     """Every image must decode and match the log: a version-1 image the checkpoint digest
     recorded at its seq; a version-2 image (every page checked) the replayed state there."""
     for path in layout.image_files(root):
         try:
             data = path.read_bytes()
             if images.version_of(data) == 2:
-                _check_manifest(root, path, data, report, roots or {}, metric)
+                _check_manifest(root, path, data, report, roots or {}, metric, base_seq)
                 continue
             img = images.decode(data, str(path))
         except CorruptFileError as exc:
@@ -175,8 +186,12 @@ def check_images(root: Path, report: VerifyReport, digests: dict[int, str], root
 
 
 def _check_manifest(root: Path, path: Path, data: bytes, report: VerifyReport, roots: dict[int, str],
-                    metric: str) -> None:
+                    metric: str, base_seq: int = 0) -> None:
     manifest = images.decode_manifest(data, str(path))
+    if manifest.seq < base_seq:
+        report.warnings.append(f"{path.name}: an image of event {manifest.seq}, before the log's compaction point "
+                               f"{base_seq} (left by an interrupted compaction; the next image write removes it)")
+        return
     if path.name != layout.image_path(root, manifest.seq).name:
         report.ok = False
         report.problems.append(f"{path.name}: holds the image of event {manifest.seq} under another name")

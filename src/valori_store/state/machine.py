@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from valori_store.errors import CorruptFileError
@@ -35,16 +35,36 @@ class ReplayResult:
     counts: dict[str, int] = field(default_factory=dict)
     scan: ScanResult | None = None
     checked_digests: int = 0
+    #: Seq of the base event of a compacted log (0 for a log that starts with create).
+    base_seq: int = 0
 
     @property
     def metric(self) -> str:
         return self.table.metric.name
 
 
+BaseLoader = Callable[[int, "events.Base"], RecordTable]
+"""Gives the state a compacted log starts from: ``loader(seq, base event)`` (its base image)."""
+
+
+def folded_history(ev: events.Base, what: str) -> tuple[list[Checkpoint], list[tuple[int, events.Note]]]:
+    """The checkpoints and notes a base event keeps from the history it replaced."""
+    cps: list[Checkpoint] = []
+    notes: list[tuple[int, events.Note]] = []
+    for seq, kind, payload in ev.folded:
+        folded = events.decode(kind, payload, ev.dim, what, 0)
+        if isinstance(folded, events.CheckpointMark):
+            cps.append(Checkpoint(seq, folded.digest.hex(), folded.label))
+        elif isinstance(folded, events.Note):
+            notes.append((seq, folded))
+    return cps, notes
+
+
 def walk(
-    data: bytes | memoryview, what: str, check_digests: bool = False
+    data: bytes | memoryview, what: str, check_digests: bool = False, base: BaseLoader | None = None,
 ) -> Iterator[tuple[Frame, events.Event, ReplayResult]]:
-    """Apply the log's events from empty, yielding after each one.
+    """Apply the log's events from empty (or, for a compacted log, from its base image, which
+    ``base`` provides), yielding after each one.
 
     The yielded result is live: its table is the state right after that frame's event
     (do not keep it past the next step). When the walk ends, ``result.scan`` describes
@@ -61,14 +81,25 @@ def walk(
             return
         frame: Frame = item
         if result is None:
-            if frame.kind != events.CREATE:
+            if frame.kind not in (events.CREATE, events.BASE):
                 raise CorruptFileError(f"{what}: first event is not create (offset {frame.offset})")
         ev = events.decode(frame.kind, frame.payload, dim, what, frame.offset)
-        if isinstance(ev, events.Create):
+        if isinstance(ev, (events.Create, events.Base)):
             if result is not None:
-                raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
+                raise CorruptFileError(f"{what}: a second create or base event at offset {frame.offset}")
             dim = ev.dim
-            result = ReplayResult(RecordTable(ev.dim, ev.metric, ev.spec))
+            if isinstance(ev, events.Base):
+                if base is None:
+                    raise CorruptFileError(f"{what}: the log was compacted at event {frame.seq}; replaying it needs "
+                                           f"its base image (verify or open the store directory)")
+                table = base(frame.seq, ev)
+                if table.state_digest() != ev.root:
+                    raise CorruptFileError(f"{what}: the base image does not hold the state the base event records")
+                result = ReplayResult(table)
+                result.checkpoints, result.notes = folded_history(ev, what)
+                result.base_seq = result.events = frame.seq  # events counts the folded history too
+            else:
+                result = ReplayResult(RecordTable(ev.dim, ev.metric, ev.spec))
         else:
             assert result is not None
             apply(result.table, ev)
@@ -92,7 +123,8 @@ def walk(
 
 
 def replay(
-    data: bytes | memoryview, what: str, upto_seq: int | None = None, check_digests: bool = False
+    data: bytes | memoryview, what: str, upto_seq: int | None = None, check_digests: bool = False,
+    base: BaseLoader | None = None,
 ) -> ReplayResult:
     """Rebuild the state by applying every event from empty.
 
@@ -101,7 +133,7 @@ def replay(
     The first event must be ``create``.
     """
     result: ReplayResult | None = None
-    steps = walk(data, what, check_digests)
+    steps = walk(data, what, check_digests, base)
     for frame, _, result in steps:
         if upto_seq is not None and frame.seq >= upto_seq:
             result.scan = ScanResult([], frame.end, 0, None, frame.chain, frame.seq + 1)

@@ -3,6 +3,7 @@ spilled log. The byte layout is :mod:`valori_store.format.frames`."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import tempfile
 import threading
@@ -53,10 +54,12 @@ class FileLog:
 
     def __init__(
         self, fh: BinaryIO, end: int, chain: bytes, next_seq: int, durability: str, durable: bool = True,
-        starts: list[int] | None = None,
+        starts: list[int] | None = None, first_seq: int = 0,
     ) -> None:
         self.durable = durable
-        #: File offset of every frame by seq (built on first use when not given).
+        #: Seq of the log's first frame (0, or the base event of a compacted log).
+        self.first_seq = first_seq
+        #: File offset of every frame, by seq - first_seq (built on first use when not given).
         self._starts = starts
         self.fh = fh
         self.end = end
@@ -144,7 +147,7 @@ class FileLog:
 
     @property
     def starts(self) -> list[int]:
-        """File offset of each frame, by seq (walked from the frame headers once, if needed)."""
+        """File offset of each frame, by seq - first_seq (walked from the frame headers once, if needed)."""
         if self._starts is None:
             starts, pos = [], FILE_HEADER_SIZE
             while pos < self.end:
@@ -154,23 +157,38 @@ class FileLog:
             self._starts = starts
         return self._starts
 
+    #: Most bytes :meth:`frames` reads at once (a larger frame is read whole).
+    WINDOW_BYTES = 64 << 20
+
     def frames(self, first: int, last: int | None = None) -> Iterator[Frame]:
         """Frames ``first..last`` (default: to the end), every one checked (CRC, seq and the
-        hash chain, continued from the chain hash stored in frame ``first - 1``)."""
+        hash chain, continued from the chain hash stored in frame ``first - 1``), read in
+        windows of about WINDOW_BYTES (a frame's payload is valid while it is the current one
+        or a later one of its window: copy what you keep)."""
         starts = self.starts
         last = self.next_seq - 1 if last is None else last
         if first > last:
             return
-        begin = starts[first]
-        stop = starts[last + 1] if last + 1 < len(starts) else self.end
-        prev = GENESIS if first == 0 else self.pread(begin - CHAIN_SIZE - CRC.size, CHAIN_SIZE)
-        for item in iter_frames(self.pread(begin, stop - begin), "event log", start=0, prev_chain=prev,
-                                first_seq=first, base=begin):
-            if isinstance(item, ScanResult):
-                if item.torn_bytes:
-                    raise CorruptFileError(f"event log: frame {item.next_seq} is damaged ({item.torn_reason})")
-                return
-            yield item
+        if first < self.first_seq:
+            raise CorruptFileError(f"event log: events before {self.first_seq} were compacted away")
+        i, stop_at = first - self.first_seq, last + 1 - self.first_seq
+        begin = starts[i]
+        # at the first frame (create, or a compacted log's base, which carries its own chain) the chain starts
+        prev = GENESIS if begin == FILE_HEADER_SIZE else self.pread(begin - CHAIN_SIZE - CRC.size, CHAIN_SIZE)
+        seq = first
+        while i < stop_at:
+            begin = starts[i]
+            k = max(i + 1, bisect.bisect_right(starts, begin + self.WINDOW_BYTES, i + 1, stop_at))
+            stop = starts[k] if k < len(starts) else self.end
+            for item in iter_frames(self.pread(begin, stop - begin), "event log", start=0, prev_chain=prev,
+                                    first_seq=seq, base=begin):
+                if isinstance(item, ScanResult):
+                    if item.torn_bytes:
+                        raise CorruptFileError(f"event log: frame {item.next_seq} is damaged ({item.torn_reason})")
+                    break
+                prev = item.chain
+                yield item
+            seq, i = seq + (k - i), k
 
     def sync(self) -> None:
         """Everything appended so far is on disk when this returns (durable logs)."""

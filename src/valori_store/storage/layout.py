@@ -4,6 +4,7 @@ Layout::
 
     <dir>/LOCK                exclusive flock held by the one writer
     <dir>/events.vlog         the append-only event log
+    <dir>/.events.vlog.compact  a compaction's new log before it is renamed (removed on open)
     <dir>/images/<seq>.vimg   images (seq zero-padded to 12 digits): full images (spec 1) or
                               manifests of pages (spec 2)
     <dir>/pages/<digest>.vpg  pages of spec-2 images, named by their state-trie node digest
@@ -29,6 +30,11 @@ DIRECTORY, SNAPSHOT = "directory", "snapshot"
 
 def log_path(root: Path) -> Path:
     return root / LOG_NAME
+
+
+def compact_temp_path(root: Path) -> Path:
+    """Where compaction writes the new log before renaming it over the old one."""
+    return root / f".{LOG_NAME}.compact"
 
 
 def lock_path(root: Path) -> Path:

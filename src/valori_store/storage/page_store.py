@@ -286,10 +286,19 @@ def manifests(root: Path, damaged: list[str] | None = None) -> list[images.Manif
     return out
 
 
-def prune(root: Path) -> None:
+def prune(root: Path, base_seq: int = 0) -> None:
     """Apply retention: keep the newest image and older ones while all kept pages stay within
-    RETAIN_FACTOR times the newest image's pages; delete other manifests and unnamed pages."""
-    found = manifests(root)
+    RETAIN_FACTOR times the newest image's pages; delete other manifests and unnamed pages.
+
+    For a compacted log (``base_seq`` > 0) the base image (the manifest at ``base_seq``) is
+    always kept, beyond the budget, and manifests before it (which no longer match the
+    log) are deleted.
+    """
+    every = manifests(root)
+    for m in every:
+        if m.seq < base_seq:
+            image_path(root, m.seq).unlink(missing_ok=True)
+    found = [m for m in every if m.seq >= base_seq]
     if not found:
         return
     sizes: dict[bytes, int] = {}
@@ -307,6 +316,10 @@ def prune(root: Path) -> None:
     kept_pages = {p.digest for p in newest.pages}
     total = sum(size(d) for d in kept_pages)
     keep = {newest.seq}
+    if base_seq and found[0].seq == base_seq:
+        keep.add(base_seq)
+        kept_pages |= {p.digest for p in found[0].pages}
+        total = sum(size(d) for d in kept_pages)
     for m in reversed(found[:-1]):
         extra = {p.digest for p in m.pages} - kept_pages
         if total + sum(size(d) for d in extra) > budget:

@@ -49,7 +49,7 @@ from valori_store.storage import page_store
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.filelog import FileLog
 from valori_store.storage.image_files import RecoveryWarning, remove_stale_images, usable_image
-from valori_store.storage.layout import exists, images_dir, log_path
+from valori_store.storage.layout import compact_temp_path, exists, images_dir, log_path
 from valori_store.storage.lock import acquire_lock, release_lock
 
 __all__ = ["LogView", "Recovered", "RecoveryWarning", "TornTailWarning", "check_log", "create", "read_log",
@@ -77,12 +77,27 @@ class LogView:
     spec: int = 2
 
     @property
+    def base_seq(self) -> int:
+        """Seq of the first frame: 0, or the base event of a compacted log."""
+        return self.frames[0].seq if self.frames else 0
+
+    def frame(self, seq: int) -> Frame:
+        """The frame of event ``seq`` (NotFoundError before a compacted log's base or past the end)."""
+        i = seq - self.base_seq
+        if not 0 <= i < len(self.frames):
+            before = seq < self.base_seq
+            raise NotFoundError(f"{self.path}: no event {seq}" + (
+                f" (events before {self.base_seq} were compacted away)" if before else ""))
+        return self.frames[i]
+
+    @property
     def shape(self) -> events.Create:
         return events.Create(self.dim, self.metric, self.spec)
 
     @property
     def events(self) -> int:
-        return len(self.frames)
+        """Number of events in the history (the next seq; a compacted log's folded ones count)."""
+        return self.base_seq + len(self.frames)
 
     @property
     def damaged_final(self) -> bool:
@@ -118,6 +133,8 @@ class Recovered:
     dropped_bytes: int = 0
     view: LogView | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Seq of the log's first frame (0, or a compacted log's base event).
+    base_seq: int = 0
 
     @property
     def metric(self) -> str:
@@ -131,25 +148,33 @@ def check_log(data: bytes, what: str) -> tuple[ScanResult, events.Create]:
     check_file_header(data, what)
     scan = scan_frames(data, what)
     frames = scan.frames
-    if not frames or frames[0].kind != events.CREATE:
+    if not frames or frames[0].kind not in (events.CREATE, events.BASE):
         raise CorruptFileError(f"{what}: the log does not start with a create event")
-    shape = events.decode(events.CREATE, frames[0].payload, 0, what, frames[0].offset)
-    assert isinstance(shape, events.Create)
-    return scan, shape
+    return scan, shape_of(frames[0].kind, frames[0].payload, what, frames[0].offset)
+
+
+def shape_of(kind: int, payload: Any, what: str, offset: int) -> events.Create:
+    """The store's shape from its first event (create, or a compacted log's base)."""
+    ev = events.decode(kind, payload, 0, what, offset)
+    if isinstance(ev, events.Base):
+        return events.Create(ev.dim, ev.metric, ev.spec)
+    assert isinstance(ev, events.Create)
+    return ev
 
 
 def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) -> Recovered:
     """Head state from checked ``frames``: the newest image consistent with them, then the
     events after it (checkpoints and notes are collected from every frame)."""
     table, first = None, 1
+    base_seq = frames[0].seq if frames else 0
     if shape.spec >= 2:
         damaged: list[str] = []
         found = page_store.manifests(root, damaged)
         for problem in damaged:
             warnings.warn(f"skipping unusable image: {problem}", RecoveryWarning, stacklevel=3)
         for manifest in reversed(found):
-            if manifest.seq < len(frames) and frames[manifest.seq].end == manifest.log_end and (
-                    frames[manifest.seq].chain == manifest.chain):
+            i = manifest.seq - base_seq
+            if 0 <= i < len(frames) and frames[i].end == manifest.log_end and frames[i].chain == manifest.chain:
                 try:
                     table, first = page_store.load_image(root, manifest, shape.metric), manifest.seq + 1
                     break
@@ -159,10 +184,17 @@ def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) ->
         img = usable_image(root, frames)
         if img is not None:
             table, first = RecordTable.from_content(img.content), img.seq + 1
-    if table is None:
-        table = RecordTable(shape.dim, shape.metric, shape.spec)
     cps: list[Checkpoint] = []
     notes: list[tuple[int, events.Note]] = []
+    if frames and frames[0].kind == events.BASE:
+        base = events.decode(events.BASE, frames[0].payload, shape.dim, what, frames[0].offset)
+        assert isinstance(base, events.Base)
+        cps, notes = machine.folded_history(base, what)
+        if table is None:
+            raise CorruptFileError(f"{what}: the log was compacted at event {base_seq} but its base image is missing "
+                                   f"or damaged")
+    if table is None:
+        table = RecordTable(shape.dim, shape.metric, shape.spec)
     for frame in frames[1:]:
         if frame.kind == events.CREATE:
             raise CorruptFileError(f"{what}: a second create event at offset {frame.offset}")
@@ -175,7 +207,7 @@ def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) ->
             cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
         elif isinstance(ev, events.Note):
             notes.append((frame.seq, ev))
-    return Recovered(table, cps, notes, None if first == 1 else first - 1)
+    return Recovered(table, cps, notes, None if first == 1 else first - 1, base_seq=base_seq)
 
 
 def create(root: Path, dim: int, metric: str, durability: str) -> Recovered:
@@ -209,6 +241,7 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
     fd = acquire_lock(root)
     fh: BinaryIO | None = None
     try:
+        compact_temp_path(root).unlink(missing_ok=True)  # an interrupted compaction's unfinished log
         path = log_path(root)
         what = str(path)
         fh = open(path, "r+b")
@@ -232,7 +265,8 @@ def recover(root: Path, durability: str, dim: int | None = None, metric: str | N
         if scan.torn_bytes:
             _cut_torn_tail(root, fh, str(path), scan)
         images_dir(root).mkdir(exist_ok=True)
-        rec.log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability, starts=starts)
+        rec.log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability, starts=starts,
+                          first_seq=rec.base_seq)
         rec.lock_fd = fd
         rec.dropped_bytes = scan.torn_bytes
         return rec
@@ -260,12 +294,12 @@ def fast_recover(root: Path, fh: BinaryIO, what: str, durability: str) -> Recove
     try:
         check_file_header(data, what)
         heads = header_walk(data)
-        if not heads or heads[0][1] != events.CREATE:
+        if not heads or heads[0][1] not in (events.CREATE, events.BASE):
             return None
-        shape = events.decode(events.CREATE, data[heads[0][2] + 20 : heads[0][3] - 36], 0, what, heads[0][2])
-        assert isinstance(shape, events.Create)
+        shape = shape_of(heads[0][1], data[heads[0][2] + 20 : heads[0][3] - 36], what, heads[0][2])
         if shape.spec < 2:
             return None
+        base_seq = heads[0][0]
         ends = {end: i for i, (_, _, _, end) in enumerate(heads)}
         damaged: list[str] = []
         found = page_store.manifests(root, damaged)
@@ -273,7 +307,7 @@ def fast_recover(root: Path, fh: BinaryIO, what: str, durability: str) -> Recove
             warnings.warn(f"skipping unusable image: {problem}", RecoveryWarning, stacklevel=4)
         for manifest in reversed(found):
             i = ends.get(manifest.log_end)
-            if i != manifest.seq or bytes(data[manifest.log_end - 36 : manifest.log_end - 4]) != manifest.chain:
+            if i != manifest.seq - base_seq or bytes(data[manifest.log_end - 36 : manifest.log_end - 4]) != manifest.chain:
                 continue
             if (manifest.dim, manifest.metric_code) != (shape.dim, METRICS.index(shape.metric)):
                 continue
@@ -304,8 +338,13 @@ def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durabilit
                 heads: list[tuple[int, int, int, int]], manifest: Any, table: RecordTable) -> Recovered:
     cps: list[Checkpoint] = []
     notes: list[tuple[int, events.Note]] = []
-    for seq, kind, start, end in heads[: manifest.seq + 1]:  # history before the image: from the headers walked
-        if kind in (events.CHECKPOINT, events.NOTE):
+    base_seq = heads[0][0]
+    for seq, kind, start, end in heads[: manifest.seq - base_seq + 1]:  # history before the image: from the headers
+        if kind == events.BASE:
+            base = events.decode(kind, data[start + 20 : end - 36], shape.dim, what, start)
+            assert isinstance(base, events.Base)
+            cps, notes = machine.folded_history(base, what)
+        elif kind in (events.CHECKPOINT, events.NOTE):
             ev = events.decode(kind, data[start + 20 : end - 36], shape.dim, what, start)
             if isinstance(ev, events.CheckpointMark):
                 cps.append(Checkpoint(seq, ev.digest.hex(), ev.label))
@@ -323,12 +362,12 @@ def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durabilit
             cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
         elif isinstance(ev, events.Note):
             notes.append((frame.seq, ev))
-    starts = [h[2] for h in heads[: manifest.seq + 1]] + [f.offset for f in scan.frames]
+    starts = [h[2] for h in heads[: manifest.seq - base_seq + 1]] + [f.offset for f in scan.frames]
     scan.frames = []
     if scan.torn_bytes:
         _cut_torn_tail(root, fh, what, scan)
-    log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability, starts=starts)
-    return Recovered(table, cps, notes, manifest.seq, log=log, dropped_bytes=scan.torn_bytes)
+    log = FileLog(fh, scan.good_end, scan.last_chain, scan.next_seq, durability, starts=starts, first_seq=base_seq)
+    return Recovered(table, cps, notes, manifest.seq, log=log, dropped_bytes=scan.torn_bytes, base_seq=base_seq)
 
 
 def _cut_torn_tail(root: Path, fh: BinaryIO, what: str, scan: ScanResult) -> None:
@@ -364,7 +403,8 @@ def header_walk(data: memoryview) -> list[tuple[int, int, int, int]]:
             break
         magic, kind, flags, length, seq = unpack(data, pos)
         end = pos + OVERHEAD + length
-        if magic != FRAME_MAGIC or flags or seq != len(out) or end > size:
+        expected = (out[0][0] + len(out)) if out else (seq if kind == events.BASE else 0)
+        if magic != FRAME_MAGIC or flags or seq != expected or end > size:
             break
         out.append((seq, kind, pos, end))
         pos = end

@@ -20,6 +20,7 @@ from valori_store.state import machine
 from valori_store.state.table import RecordTable
 from valori_store.storage import page_store
 from valori_store.storage.image_files import RecoveryWarning, write_image
+from valori_store.storage.state_at import compacted_before
 from valori_store.storage.state_at import state_at as log_state_at
 from valori_store.store import undo
 from valori_store.store.live import Live, StateView
@@ -51,8 +52,15 @@ def checkpoint(live: Live, label: str | None) -> Checkpoint:
 
 
 def resolve(live: Live, target: Any) -> Checkpoint:
-    """The checkpoint ``target`` names: a Checkpoint, a label (the latest with it) or a seq."""
-    cps = live.checkpoints
+    """The checkpoint ``target`` names: a Checkpoint, a label (the latest with it) or a seq;
+    NotFoundError for one before a compaction (its state is gone)."""
+    cp = _named(live.checkpoints, target)
+    if cp.seq < live.log.first_seq:
+        raise compacted_before(cp.seq, live.log.first_seq)
+    return cp
+
+
+def _named(cps: list[Checkpoint], target: Any) -> Checkpoint:
     if isinstance(target, Checkpoint):
         found = [c for c in cps if c.seq == target.seq]
         if not found or found[0].state_hash != target.state_hash:
@@ -75,6 +83,8 @@ def state_at(live: Live, seq: int, digest: bytes | None = None) -> RecordTable:
     """The state right after event ``seq`` (caller holds a lock). Spec 2: the newest image at
     or before ``seq`` plus the events after it (from empty without one); spec 1: the
     checkpoint image of ``seq`` when it holds exactly ``digest``, else a replay of the log."""
+    if seq < live.log.first_seq:
+        raise compacted_before(seq, live.log.first_seq)
     if live.table.spec >= 2:
         base = None
         if live.root is not None:
@@ -86,6 +96,8 @@ def state_at(live: Live, seq: int, digest: bytes | None = None) -> RecordTable:
                         break
                     except CorruptFileError:
                         continue
+        if base is None and live.log.first_seq:
+            raise CorruptFileError(f"{live.root}: the base image of the compacted log is missing or damaged")
         if base is None:
             base, first = RecordTable(live.table.dim, live.table.metric, live.table.spec), 1
         dim = live.table.dim

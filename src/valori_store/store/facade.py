@@ -30,7 +30,8 @@ from valori_store.spec import SPEC_VERSIONS
 from valori_store.storage import layout, recovery
 from valori_store.storage.atomic import write_atomic
 from valori_store.storage.lock import release_lock
-from valori_store.store import checkpoints, image_policy, notes, opening, reads, searches, writes
+from valori_store.store import checkpoints, compaction, image_policy, notes, opening, reads, searches, writes
+from valori_store.store.compaction import Compaction
 from valori_store.store.live import Live, StateView
 
 DURABILITY = opening.DURABILITY
@@ -349,6 +350,16 @@ class Store:
         listed and can be restored too.
         """
         return checkpoints.restore(self._live, target)
+
+    def compact(self, before: Checkpoint | str | int) -> Compaction:
+        """Fold the history up to checkpoint ``before`` into a base image (store directories).
+
+        The log then starts at that checkpoint: later events keep their bytes and hash chain,
+        earlier checkpoints and notes stay listed, but states before it can no longer be
+        restored or replayed (receipts taken there verify as state-unavailable). Crash-safe:
+        an interruption leaves the old store or the new one. See :mod:`.compaction`.
+        """
+        return compaction.compact(self._live, before)
 
     # ------------------------------------------------------------------ notes
     def annotate(self, topic: str, body: Mapping[str, Any]) -> int:

@@ -41,7 +41,7 @@ def write(live: Live) -> None:
     try:
         live.log.sync()
         page_store.write_image(live.root, live.table, live.seq, live.log.end, live.log.chain)
-        page_store.prune(live.root)
+        page_store.prune(live.root, live.log.first_seq)
     except OSError as exc:
         warnings.warn(f"an image could not be written ({exc}); recovery will replay more of the log",
                       RecoveryWarning, stacklevel=4)

@@ -55,7 +55,7 @@ def directory_readonly(root: Path, rec: recovery.Recovered | None = None) -> Liv
     assert rec.view is not None
     view = rec.view
     log = FileLog(open(view.path, "rb"), view.good_end, view.chain, view.events, "none", durable=False,
-                  starts=[f.offset for f in view.frames])
+                  starts=[f.offset for f in view.frames], first_seq=view.base_seq)
     return Live(rec.table, log, rec.checkpoints, rec.notes, root, read_only=True)
 
 
