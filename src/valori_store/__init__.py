@@ -25,6 +25,7 @@ from valori_store.errors import (
     VectorError,
     ZeroVectorError,
 )
+from valori_store.history.migrate import Migration, migrate
 from valori_store.history.verify import VerifyReport, verify
 from valori_store.query.proof import ProofCheck, StateProof, verify_proof
 from valori_store.records import Annotation, Checkpoint, Hit, Record
@@ -45,6 +46,7 @@ __all__ = [
     "IdError",
     "InputError",
     "LockedError",
+    "Migration",
     "MetadataError",
     "NotFoundError",
     "RangeError",
@@ -59,6 +61,7 @@ __all__ = [
     "ZeroVectorError",
     "ProofCheck",
     "StateProof",
+    "migrate",
     "open_readonly",
     "verify",
     "verify_proof",

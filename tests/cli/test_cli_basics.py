@@ -193,6 +193,8 @@ SCHEMAS = {
                "count", "state_hash", "checkpoint"},
     "compact": {"path", "base_seq", "previous_base_seq", "changed", "replaced_events", "kept_checkpoints_and_notes",
                 "log_bytes_before", "log_bytes_after", "events", "state_hash"},
+    "migrate": {"path", "kind", "changed", "out", "backup", "events", "checkpoints", "records", "state_hash_v1",
+                "state_hash", "dropped_bytes"},
 }
 
 
@@ -205,6 +207,8 @@ def test_json_schema_of_every_command(cli, built, tmp_path: Path) -> None:
         "search": ["search", built.path, "red"],
         "ingest": ["ingest", tmp_path / "new", tmp_path / "a.txt", "--base", tmp_path],
         "compact": ["compact", shutil.copytree(built.path, tmp_path / "copy"), "--before", "v1"],
+        "migrate": ["migrate", shutil.copytree(Path(__file__).parents[1] / "fixtures" / "v0_1" / "core",
+                                               tmp_path / "v0_1")],
     }
     assert set(runs) == set(SCHEMAS) == set(COMMANDS) - {"demo"}
     for name, argv in runs.items():

@@ -1,6 +1,6 @@
 """The ``valori-store`` command line: ``valori-store COMMAND [options]``.
 
-Commands: inspect, verify, history, diff, replay, search, ingest, compact, demo (docs/cli.md).
+Commands: inspect, verify, history, diff, replay, search, ingest, compact, migrate, demo (docs/cli.md).
 Conventions: ``--help`` on every command; ``--json`` prints one JSON object on stdout;
 ``-q/--quiet`` silences progress bars and warnings; errors are ONE line on stderr
 (``valori-store: error: ...``) with a documented exit code (see :mod:`.common`). Set
@@ -24,6 +24,7 @@ from valori_store.cli import (
     cmd_history,
     cmd_ingest,
     cmd_inspect,
+    cmd_migrate,
     cmd_replay,
     cmd_search,
     cmd_verify,
@@ -34,7 +35,8 @@ __all__ = ["main"]
 
 COMMANDS = {
     "inspect": cmd_inspect, "verify": cmd_verify, "history": cmd_history, "diff": cmd_diff,
-    "replay": cmd_replay, "search": cmd_search, "ingest": cmd_ingest, "compact": cmd_compact, "demo": cmd_demo,
+    "replay": cmd_replay, "search": cmd_search, "ingest": cmd_ingest, "compact": cmd_compact,
+    "migrate": cmd_migrate, "demo": cmd_demo,
 }
 
 

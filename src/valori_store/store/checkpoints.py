@@ -8,6 +8,7 @@ never needs an older state and history is never erased.
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
@@ -51,18 +52,38 @@ def checkpoint(live: Live, label: str | None) -> Checkpoint:
         return cp
 
 
+#: Topic of the note a migrated log ends with (history/migrate.py): its body's
+#: ``v1_checkpoints`` maps each checkpoint's seq to its spec-1 (0.1) state hash.
+MIGRATION_TOPIC = "valori.migration"
+
+
+def v1_aliases(notes: list[tuple[int, events.Note]]) -> dict[int, str]:
+    """seq → spec-1 state hash of every checkpoint of a store migrated from 0.1."""
+    out: dict[int, str] = {}
+    for _, note in notes:
+        if note.topic == MIGRATION_TOPIC:
+            try:
+                body = json.loads(note.body)
+                out.update({int(k): str(v) for k, v in body.get("v1_checkpoints", {}).items()})
+            except (ValueError, AttributeError, TypeError):
+                continue  # not a migration note this version wrote: no aliases from it
+    return out
+
+
 def resolve(live: Live, target: Any) -> Checkpoint:
     """The checkpoint ``target`` names: a Checkpoint, a label (the latest with it) or a seq;
     NotFoundError for one before a compaction (its state is gone)."""
-    cp = _named(live.checkpoints, target)
+    cp = _named(live.checkpoints, target, live.notes)
     if cp.seq < live.log.first_seq:
         raise compacted_before(cp.seq, live.log.first_seq)
     return cp
 
 
-def _named(cps: list[Checkpoint], target: Any) -> Checkpoint:
+def _named(cps: list[Checkpoint], target: Any, notes: list[tuple[int, events.Note]]) -> Checkpoint:
     if isinstance(target, Checkpoint):
         found = [c for c in cps if c.seq == target.seq]
+        if found and found[0].state_hash != target.state_hash and v1_aliases(notes).get(target.seq) == target.state_hash:
+            return found[0]  # recorded before the store was migrated from 0.1: its spec-1 hash
         if not found or found[0].state_hash != target.state_hash:
             raise NotFoundError(f"checkpoint {target.seq} ({target.state_hash[:12]}...) is not in this store's history")
         return found[0]

@@ -297,6 +297,12 @@ class Store:
         return found[0], (made[0] if made else None)
 
     # ------------------------------------------------------------------ state
+    @property
+    def spec_version(self) -> int:
+        """The state spec this store's hashes follow: 2, or 1 for a store or snapshot made by
+        valori-store 0.1 (``valori_store.migrate`` converts those)."""
+        return self._live.table.spec
+
     def state_hash(self, spec: int | None = None) -> str:
         """The state hash: the hex root of the state tree (equal content, equal hash).
         ``spec=1`` gives valori-store 0.1's hash of the same content (SHA-256 of its
