@@ -65,19 +65,25 @@ class StateTree:
         self._leaves.grow(capacity, used)
 
     # ------------------------------------------------------------------ row updates
-    def write(self, positions: np.ndarray, packed: PackedRecords, rows: np.ndarray, plain: bool) -> None:
-        """Compute the keys and leaves of records written at table ``positions`` from their
-        packed entries and stored rows ((n, dim) int32; ignored when ``plain``)."""
-        n = packed.count
-        if n == 0:
+    def write(self, positions: np.ndarray, packed: PackedRecords, rows: np.ndarray, plain: bool,
+              digests: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Set the keys and leaves of records written at table ``positions``: ``digests``
+        when given (from :meth:`digests` of the same records), else computed here."""
+        if packed.count == 0:
             return
-        flags = np.full(n, 1 if plain else 0, dtype=np.uint8)
-        row_bytes = (np.zeros((n, 0), dtype=np.uint8) if plain
-                     else np.ascontiguousarray(rows, dtype="<i4").view(np.uint8).reshape(n, 4 * self.dim))
-        keys, leaves = record_digests(packed, row_bytes, flags)
+        keys, leaves = digests if digests is not None else self.digests(packed, rows, plain)
         self.keys[positions] = keys
         self.leaves[positions] = leaves
         self.mark(keys[:, 0])
+
+    def digests(self, packed: PackedRecords, rows: np.ndarray, plain: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, leaves) of packed records and their stored rows ((n, dim) int32; ignored
+        when ``plain``). Pure: changes nothing (so it may run beside the log append)."""
+        n = packed.count
+        flags = np.full(n, 1 if plain else 0, dtype=np.uint8)
+        row_bytes = (np.zeros((n, 0), dtype=np.uint8) if plain
+                     else np.ascontiguousarray(rows, dtype="<i4").view(np.uint8).reshape(n, 4 * self.dim))
+        return record_digests(packed, row_bytes, flags)
 
     def mark(self, first_bytes: np.ndarray) -> None:
         """Mark the subtrees of these key first bytes dirty."""

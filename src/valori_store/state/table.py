@@ -232,11 +232,13 @@ class RecordTable:
             self.tree.set_rows(base, keys, leaves)
 
     def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes],
-                       packed: PackedRecords | None = None) -> None:
+                       packed: PackedRecords | None = None,
+                       digests: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Append new records whose rows the caller already wrote in place.
 
         Rows ``[n, n + len(ids))`` of :attr:`matrix` and :attr:`rowmax` must hold them
         (reserved first); ``ids`` must be unique and absent. Equivalent to :meth:`upsert`.
+        ``digests``: their (keys, leaves), if the caller computed them (:meth:`written_digests`).
         """
         n, base = len(ids), self.n
         if base + n > self._rows.capacity:
@@ -249,7 +251,18 @@ class RecordTable:
         self._meta_dicts.extend([None] * n)
         self.n = base + n
         self._raise_bound(base, self.n)
-        self._tree_write(np.arange(base, self.n), ids, texts, metas, packed, self.matrix[base:self.n], False)
+        if self.tree is not None and digests is not None:
+            assert packed is not None
+            self.tree.write(np.arange(base, self.n), packed, self.matrix[base:self.n], False, digests)
+        else:
+            self._tree_write(np.arange(base, self.n), ids, texts, metas, packed, self.matrix[base:self.n], False)
+
+    def written_digests(self, packed: PackedRecords, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The (keys, leaves) :meth:`append_written` would compute for the ``count`` rows
+        written past the end (None without a tree). Changes nothing."""
+        if self.tree is None:
+            return None
+        return self.tree.digests(packed, self.matrix[self.n : self.n + count], False)
 
     def _raise_bound(self, start: int, stop: int) -> None:
         if stop > start:

@@ -7,6 +7,7 @@ import os
 import threading
 from pathlib import Path
 
+from valori_store.storage import page_cache
 from valori_store.storage.prealloc import reserve
 
 _COUNTER = itertools.count()
@@ -39,6 +40,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | memoryview, sync_di
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            page_cache.drop(fh.fileno(), 0, len(data))  # on disk now: its cached pages can go
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from valori_store.format.frames import (
     frame_parts,
     iter_frames,
 )
+from valori_store.storage import page_cache
 from valori_store.storage.prealloc import reserve
 
 
@@ -46,7 +47,8 @@ class FileLog:
     64 MiB an fsync starts on a background thread (at most one at a time: the next one
     waits for it, and so raises its error if it failed); sync()/close() and every
     checkpoint fsync before returning. ``none``: written to the OS on every append, never
-    fsynced.
+    fsynced. Synced ranges' cached pages are given back to the OS (:mod:`.page_cache`); a
+    spill log (``durable=False``) is fsynced in the background every 64 MiB for that alone.
     """
 
     BATCH_APPENDS = 64
@@ -71,6 +73,8 @@ class FileLog:
         self._flusher: threading.Thread | None = None
         self._flush_error: OSError | None = None
         self._reserved = 0
+        #: The log is on disk (and its cached pages dropped) up to here (see page_cache.py).
+        self._dropped_to = end
 
     #: Least bytes reserved ahead of the log's end (see storage/prealloc.py).
     RESERVE_BYTES = 64 << 20
@@ -98,6 +102,7 @@ class FileLog:
             self.fh.flush()
             if self.durability == "fsync":
                 os.fsync(self.fh.fileno())
+                self._drop_synced(self.end + OVERHEAD + size)
         except BaseException:
             # never leave a partial frame in the middle of the log
             try:
@@ -110,7 +115,7 @@ class FileLog:
         self.end += OVERHEAD + size
         self.chain = chain
         self.next_seq += 1
-        if self.durability == "batch":
+        if self.durability == "batch" or not self.durable:  # a spill log: flushed only to drop its cache
             self._unsynced_appends += 1
             self._unsynced_bytes += OVERHEAD + size
             if self._unsynced_appends >= self.BATCH_APPENDS or self._unsynced_bytes >= self.BATCH_BYTES:
@@ -190,12 +195,20 @@ class FileLog:
                 yield item
             seq, i = seq + (k - i), k
 
+    def _drop_synced(self, end: int) -> None:
+        """The log is on disk up to ``end``: drop its cached pages before that."""
+        start = self._dropped_to
+        if end - start >= page_cache.DROP_FROM:
+            page_cache.drop(self.fh.fileno(), start, end - start)
+            self._dropped_to = end
+
     def sync(self) -> None:
         """Everything appended so far is on disk when this returns (durable logs)."""
         self._wait_for_flusher()
         self.fh.flush()
         if self.durable and self.durability != "none":
             os.fsync(self.fh.fileno())
+            self._drop_synced(self.end)
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
 
@@ -205,15 +218,17 @@ class FileLog:
         self.fh.flush()
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
-        if not self.durable:
-            return
-        fd = self.fh.fileno()
+        fd, end, durable = self.fh.fileno(), self.end, self.durable
+        if not durable and end - self._dropped_to < self.BATCH_BYTES:
+            return  # a spill log: written to disk only in big steps, to give its cached pages back
 
         def flush() -> None:
             try:
                 os.fsync(fd)
+                self._drop_synced(end)
             except OSError as exc:
-                self._flush_error = exc
+                if durable:
+                    self._flush_error = exc
 
         self._flusher = threading.Thread(target=flush, name="valori-log-fsync", daemon=True)
         self._flusher.start()
@@ -232,6 +247,8 @@ class FileLog:
             try:
                 if self.durable:
                     self.sync()
+                else:
+                    self._wait_for_flusher()
             finally:
                 self._flusher = None
                 if self._reserved > self.end:  # give reserved blocks past the end back

@@ -1,9 +1,10 @@
 """When a spec-2 durable store writes an image (checkpoints never do).
 
 * Automatically, after a mutation, once the log has grown since the last image by at
-  least the larger of :data:`AUTO_BYTES` and the state's vector bytes: images then cost
-  O(1) per logged byte (a bulk ingest writes about two copies in all, most of them
-  pruned), and restore and reopen never replay more than about one state's worth of log.
+  least the larger of :data:`AUTO_BYTES` and :data:`AUTO_FACTOR` times the state's vector
+  bytes: images then cost O(1) per logged byte (a bulk ingest from empty writes about 1.5
+  copies of the final state before its closing image, most of them pruned), and restore
+  and reopen never replay more than about two states' worth of log.
 * On ``sync()`` and ``close()``, once the log has grown by :data:`SYNC_BYTES`.
 * On ``write_image()``, always.
 
@@ -22,6 +23,8 @@ from valori_store.store.live import Live
 
 #: Least log growth (bytes) between two automatic images.
 AUTO_BYTES = 64 << 20
+#: ... and at least this many times the state's vector bytes.
+AUTO_FACTOR = 2
 #: Least log growth before ``sync()``/``close()`` write an image.
 SYNC_BYTES = 16 << 20
 
@@ -51,7 +54,7 @@ def write(live: Live) -> None:
 
 def after_mutation(live: Live) -> None:
     """The automatic rule (caller holds the write lock)."""
-    if applies(live) and grown(live) >= max(AUTO_BYTES, 4 * live.table.dim * live.table.n):
+    if applies(live) and grown(live) >= max(AUTO_BYTES, AUTO_FACTOR * 4 * live.table.dim * live.table.n):
         write(live)
 
 

@@ -10,8 +10,10 @@ raises changes nothing.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,13 +118,46 @@ def commit(live: Live, ev: events.Event, in_place: bool = False) -> int:
         extra = (len(upsert.ids) if isinstance(upsert, events.Upsert) else 0) + len(plain)
         if extra:
             table.reserve(table.n + extra)
-    seq = live.log.append(ev.kind, events.encode_parts(ev))
     if in_place:
         assert isinstance(ev, events.Upsert)
-        table.append_written(ev.ids, ev.texts, ev.metas, ev.packed)
-    else:
-        machine.apply(table, ev)
+        seq, digests = _append_beside_digests(live, ev)
+        table.append_written(ev.ids, ev.texts, ev.metas, ev.packed, digests)
+        return seq
+    seq = live.log.append(ev.kind, events.encode_parts(ev))
+    machine.apply(table, ev)
     return seq
+
+
+def _append_beside_digests(live: Live, ev: events.Upsert) -> tuple[int, tuple[np.ndarray, np.ndarray] | None]:
+    """Log ``ev`` while its records' tree digests are computed on a worker thread (both
+    release the GIL: SHA-256 of the log chain and the write, SHA-256 of the leaves); the
+    digests depend on the records alone, so the overlap changes no result."""
+    table = live.table
+    parts = events.encode_parts(ev)
+    n = len(ev.ids)
+    if table.tree is None or n < OVERLAP_FROM:
+        return live.log.append(ev.kind, parts), None
+    job = _worker().submit(table.written_digests, ev.packed_records(), n)
+    try:
+        seq = live.log.append(ev.kind, parts)
+    except BaseException:
+        job.result()  # never leave it reading rows the caller is about to clear
+        raise
+    return seq, job.result()
+
+
+#: Least batch size whose digests are computed beside the log append.
+OVERLAP_FROM = 512
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="valori-digests")
+        return _pool
 
 
 def present_ids(live: Live, wanted: Iterable[str]) -> list[str]:
