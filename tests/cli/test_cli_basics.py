@@ -227,6 +227,8 @@ def test_corrupt_log_is_one_line_exit_4_everywhere(cli, built, tmp_path: Path) -
     (tmp_path / "a.txt").write_text("text", encoding="utf-8")
     for argv in (["inspect", built.path], ["history", built.path], ["search", built.path, "red"],
                  ["diff", built.path, "--from", "v1"], ["replay", built.path, "--to", "v1", "--out", tmp_path / "o"],
-                 ["verify", built.path], ["ingest", built.path, tmp_path / "a.txt", "--base", tmp_path]):
+                 ["verify", built.path]):
         assert_one_line_error(cli(*argv), 4, "events.vlog")
+    # (ingest opens the store for writing: from its newest image, without reading the record
+    # payloads under it, so this damage under the image is verify's to report, not ingest's)
     assert not (tmp_path / "o").exists()

@@ -7,7 +7,8 @@ Rules checked (docs/format.md, "Recovery rule"):
   untouched), or it opens with a TornTailWarning and the state after a *prefix* of the
   original events, the prefix matching ``log_length``. Opening without any warning is
   only allowed when the damage is undetectable by design (a truncation exactly at a frame
-  boundary). Recovery checks every frame, also those covered by a checkpoint image.
+  boundary). Recovery checks every frame after the newest image; under it, frame headers
+  and the checkpoint and note events (record payloads there are left to ``verify``).
 * A damaged checkpoint image is skipped with a warning and the log still gives the state.
 * ``verify`` reports (ok=False or warnings); it never raises.
 * Any exception that is not a ValoriError is a failure.
@@ -500,12 +501,23 @@ def test_stale_image_after_a_torn_checkpoint_never_loses_acknowledged_writes(tmp
         assert s.state_hash() == acknowledged
 
 
-def test_open_detects_damage_in_the_log_under_the_newest_image(durable: Fixture, tmp_path: Path) -> None:
+def test_open_under_the_newest_image_reads_only_history_events(durable: Fixture, tmp_path: Path) -> None:
+    """Under the image, open reads frame headers and the checkpoint/note events (each checked
+    against the chain hashes around it), not record payloads: damage there opens to the
+    image's (correct) state and only verify reports it; damage in a checkpoint raises."""
     work = tmp_path / "w"
-    off = durable.bounds[2] + 25  # inside the payload of event 2, well before the image's log position
+    off = durable.bounds[2] + 25  # inside the payload of event 2 (an upsert), before the image's position
     prepare(durable, work, flip(durable.log, off, 3), True)
     assert not verify(work).ok
-    with pytest.raises(CorruptFileError):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ValoriStore.open(work) as s:
+            assert s.state_hash() == durable.final_hash and s.log_length == len(durable.hashes)
+    assert not verify(work).ok  # still reported: open changed nothing
+    off = durable.bounds[4] + 22  # inside the payload of event 4, the checkpoint under the image
+    prepare(durable, work, flip(durable.log, off, 1), True)
+    assert not verify(work).ok
+    with pytest.raises(CorruptFileError, match="frame 4"):
         ValoriStore.open(work).close()
 
 

@@ -135,6 +135,37 @@ def _fields(data: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> int:
     return -1
 
 
+@njit(**SERIAL)
+def _joined(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, int]:
+    """The fields ``data[starts[i] : starts[i] + lengths[i]]`` (a negative length: empty)
+    joined by zero bytes, and how many zero bytes the fields themselves hold."""
+    n = starts.shape[0]
+    total = max(n - 1, 0)
+    for i in range(n):
+        if lengths[i] > 0:
+            total += lengths[i]
+    out = np.zeros(total, dtype=np.uint8)
+    zeros = 0
+    o = 0
+    for i in range(n):
+        m = lengths[i]
+        if m > 0:
+            a = starts[i]
+            for j in range(m):
+                v = data[a + j]
+                zeros += v == 0
+                out[o + j] = v
+            o += m
+        o += 1  # the separator (already zero)
+    return out, zeros
+
+
+def _column(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bytes | None:
+    """A column's fields joined by zero bytes; None when a field holds a zero byte itself."""
+    joined, zeros = _joined(data, np.ascontiguousarray(starts), np.ascontiguousarray(lengths))
+    return None if zeros else joined.tobytes()
+
+
 def unpack(data: bytes, offsets: np.ndarray, what: str) -> tuple[list[str], list[str | None], list[bytes]]:
     """(ids, texts, metadata bytes) of packed entries; CorruptFileError when an entry's
     lengths do not fit it or a string is not UTF-8 (metadata is not checked for canonical form)."""
@@ -145,11 +176,28 @@ def unpack(data: bytes, offsets: np.ndarray, what: str) -> tuple[list[str], list
     bad = _fields(_u8(data), offsets, f) if n else -1
     if bad >= 0:
         raise CorruptFileError(f"{what}: record {bad}: lengths do not fit its entry")
-    cols = f.T.tolist()
+    if n == 0:
+        return [], [], []
+    u8 = _u8(data)
+    # in bulk: each column joined by zero bytes, then decoded and split at C speed (a column
+    # where a field holds a zero byte itself takes the per-record path; canonical JSON has none)
     try:
-        ids = [data[a : a + b].decode("utf-8") for a, b in zip(cols[0], cols[1])]
-        texts = [None if b < 0 else data[a : a + b].decode("utf-8") for a, b in zip(cols[2], cols[3])]
+        joined = _column(u8, f[:, 0], f[:, 1])
+        ids = joined.decode("utf-8").split("\x00") if joined is not None else []
+        if len(ids) != n:
+            ids = [data[a : a + b].decode("utf-8") for a, b in zip(f[:, 0].tolist(), f[:, 1].tolist())]
+        joined = _column(u8, f[:, 2], f[:, 3])
+        texts: list[str | None] = list(joined.decode("utf-8").split("\x00")) if joined is not None else []
+        if len(texts) == n:
+            for i in np.flatnonzero(f[:, 3] < 0).tolist():
+                texts[i] = None
+        else:
+            texts = [None if b < 0 else data[a : a + b].decode("utf-8") for a, b in zip(f[:, 2].tolist(),
+                                                                                         f[:, 3].tolist())]
     except UnicodeDecodeError:
         raise CorruptFileError(f"{what}: a record holds invalid UTF-8") from None
-    metas = [data[a : a + b] for a, b in zip(cols[4], cols[5])]
+    joined = _column(u8, f[:, 4], f[:, 5])
+    metas = joined.split(b"\x00") if joined is not None else []
+    if len(metas) != n:
+        metas = [data[a : a + b] for a, b in zip(f[:, 4].tolist(), f[:, 5].tolist())]
     return ids, texts, metas

@@ -98,3 +98,7 @@ def rows_maxabs(rows: np.ndarray) -> np.ndarray:
                     m = a
             out[i] = m
     return out
+
+
+#: Serial twin, for threads that already run beside others (image loading).
+rows_maxabs_serial = serial_twin(rows_maxabs)

@@ -205,12 +205,13 @@ class RecordTable:
             self.n_plain += int(flags[positions].sum()) - before
 
     def load_rows(self, ids: list[str], rows: np.ndarray | None, texts: list[str | None], metas: list[bytes],
-                  plain: np.ndarray, keys: np.ndarray, leaves: np.ndarray) -> None:
+                  plain: np.ndarray, keys: np.ndarray, leaves: np.ndarray, rowmax: np.ndarray | None = None) -> None:
         """Append records with their no-vector flags and (already checked) keys and leaves:
         bulk loading of image pages. The caller guarantees the ids are new and unique (their
         keys, derived from them, are strictly ascending and outside every loaded page's key
         range). ``rows`` None: the caller already wrote them into the reserved rows
-        ``[n, n + len(ids))`` of :attr:`matrix`. Rows of plain records must be zero."""
+        ``[n, n + len(ids))`` of :attr:`matrix`. Rows of plain records must be zero.
+        ``rowmax``: each row's max |value| if the caller computed it."""
         n, base = len(ids), self.n
         if n == 0:
             return
@@ -224,7 +225,7 @@ class RecordTable:
         self.n = base + n
         if rows is not None:
             self.matrix[base : self.n] = rows
-        self.rowmax[base : self.n] = rows_maxabs(self.matrix[base : self.n])
+        self.rowmax[base : self.n] = rows_maxabs(self.matrix[base : self.n]) if rowmax is None else rowmax
         self.plain_flags[base : self.n] = plain
         self.n_plain += int(np.count_nonzero(plain))
         self._raise_bound(base, self.n)

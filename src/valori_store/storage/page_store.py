@@ -25,6 +25,7 @@ import numpy as np
 from valori_store.errors import CorruptFileError
 from valori_store.format import images, pages
 from valori_store.format.records_block import PackedRecords, pack, unpack
+from valori_store.kernels.convert import rows_maxabs_serial
 from valori_store.state import merkle
 from valori_store.state.table import RecordTable
 from valori_store.storage.atomic import fsync_dir, write_atomic
@@ -170,16 +171,16 @@ def load_image(root: Path, manifest: images.Manifest, metric: str) -> RecordTabl
         rows = table.matrix[starts[i] : starts[i + 1]]
         keys, flags, offsets, records = _read_into(path, ref, manifest.dim, manifest.metric_code, rows)
         keys, leaves = _checked(path, ref, rows, keys, flags, offsets, records)
-        return keys, leaves, flags, offsets, offsets, records
+        return keys, leaves, flags, offsets, rows_maxabs_serial(rows), records
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(fetch, 0) if manifest.pages else None
         for i, ref in enumerate(manifest.pages):
             assert pending is not None
-            keys, leaves, flags, offsets, _, records = pending.result()
+            keys, leaves, flags, offsets, rowmax, records = pending.result()
             pending = pool.submit(fetch, i + 1) if i + 1 < len(manifest.pages) else None
             ids, texts, metas = unpack(records, offsets, str(page_path(root, ref.digest)))
-            table.load_rows(ids, None, texts, metas, flags, keys, leaves)
+            table.load_rows(ids, None, texts, metas, flags, keys, leaves, rowmax)
     assert table.tree is not None
     table.tree.set_subtrees(*subtree_digests(manifest.pages))
     if table.state_digest() != manifest.root:

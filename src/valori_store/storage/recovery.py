@@ -4,9 +4,12 @@ Recovery of a spec-1 store (valori-store 0.1): every log frame is checked (CRC, 
 number, hash chain); then the newest image whose position and chain hash match the log is
 loaded and the events after it are applied. A spec-2 store opens from its newest
 version-2 image whose position and chain hash match the log (each of its pages re-derived
-and checked against the state root) while a second thread checks every frame before it
-(CRC, sequence, hash chain: hashing releases the GIL); the frames after the image are
-checked and applied. Either way every frame of the log is checked on open. For writing (:func:`recover`), a torn final frame is cut off with a
+and checked against the state root); the frames after it are checked in full and applied.
+Before the image only what the open store needs is read: every frame header (CRC, sequence
+number, length) and the checkpoint and note events, each checked against the chain hashes
+stored in it and in the frame before it; record payloads there are not read (the image
+holds their result): ``valori_store.verify`` replays and checks every byte. For writing
+(:func:`recover`), a torn final frame is cut off with a
 TornTailWarning stating how many bytes were dropped (and images of checkpoints it removed
 are deleted); damage before the tail raises CorruptFileError. Read-only
 (:func:`recover_readonly`) does the same without the lock and without changing anything:
@@ -19,7 +22,6 @@ import mmap
 import os
 import warnings
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,6 +29,8 @@ from typing import Any, BinaryIO
 from valori_store.errors import CorruptFileError, InputError, NotFoundError
 from valori_store.format import events
 from valori_store.format.frames import (
+    BASE_CHAIN_AT,
+    CHAIN_SIZE,
     CRC,
     DAMAGED_FINAL,
     FILE_HEADER,
@@ -37,6 +41,7 @@ from valori_store.format.frames import (
     OVERHEAD,
     Frame,
     ScanResult,
+    chain_next,
     check_file_header,
     encode_frame,
 )
@@ -311,27 +316,32 @@ def fast_recover(root: Path, fh: BinaryIO, what: str, durability: str) -> Recove
                 continue
             if (manifest.dim, manifest.metric_code) != (shape.dim, METRICS.index(shape.metric)):
                 continue
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                prefix_check = pool.submit(_check_prefix, data, what, manifest)
-                try:
-                    table = page_store.load_image(root, manifest, shape.metric)
-                except CorruptFileError as exc:
-                    prefix_check.result()  # damage in the log is reported first
-                    warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=4)
-                    continue
-                prefix_check.result()
+            try:
+                table = page_store.load_image(root, manifest, shape.metric)
+            except CorruptFileError as exc:
+                warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=4)
+                continue
             return _from_image(root, fh, data, what, durability, shape, heads, manifest, table)
         return None
     finally:
         del data
 
 
-def _check_prefix(data: memoryview, what: str, manifest: Any) -> None:
-    """Every frame up to the image's position, checked in full (CorruptFileError if not)."""
-    scan = scan_frames(data[: manifest.log_end], what)
-    if scan.torn_bytes or scan.next_seq != manifest.seq + 1 or scan.last_chain != manifest.chain:
-        raise CorruptFileError(f"{what}: the log before offset {manifest.log_end} does not check out "
-                               f"({scan.torn_reason or 'chain or length mismatch'})")
+def _checked_payload(data: memoryview, what: str, seq: int, start: int, end: int) -> memoryview:
+    """The payload of the frame at ``[start, end)``, checked against the chain hashes stored
+    in it and in the frame before it (so a frame is checked without reading the others)."""
+    head = bytes(data[start : start + FRAME_HEAD.size])
+    payload = data[start + FRAME_HEAD.size + CRC.size : end - CHAIN_SIZE - CRC.size]
+    stored = bytes(data[end - CHAIN_SIZE - CRC.size : end - CRC.size])
+    if head[2] == events.BASE and start == FILE_HEADER_SIZE:
+        expect = bytes(payload[BASE_CHAIN_AT : BASE_CHAIN_AT + CHAIN_SIZE])
+    else:
+        prev = GENESIS if start == FILE_HEADER_SIZE else bytes(data[start - CHAIN_SIZE - CRC.size : start - CRC.size])
+        expect = chain_next(prev, head, payload)
+    if stored != expect or CRC.unpack_from(data, end - CRC.size)[0] != end - start:
+        raise CorruptFileError(f"{what}: hash chain mismatch in frame {seq} at offset {start} (payload or order "
+                               f"altered)")
+    return payload
 
 
 def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durability: str, shape: events.Create,
@@ -339,13 +349,15 @@ def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durabilit
     cps: list[Checkpoint] = []
     notes: list[tuple[int, events.Note]] = []
     base_seq = heads[0][0]
-    for seq, kind, start, end in heads[: manifest.seq - base_seq + 1]:  # history before the image: from the headers
+    # history before the image: checkpoints and notes, each checked against the chain
+    # hashes around it (the image holds the records those frames produced)
+    for seq, kind, start, end in heads[: manifest.seq - base_seq + 1]:
         if kind == events.BASE:
-            base = events.decode(kind, data[start + 20 : end - 36], shape.dim, what, start)
+            base = events.decode(kind, _checked_payload(data, what, seq, start, end), shape.dim, what, start)
             assert isinstance(base, events.Base)
             cps, notes = machine.folded_history(base, what)
         elif kind in (events.CHECKPOINT, events.NOTE):
-            ev = events.decode(kind, data[start + 20 : end - 36], shape.dim, what, start)
+            ev = events.decode(kind, _checked_payload(data, what, seq, start, end), shape.dim, what, start)
             if isinstance(ev, events.CheckpointMark):
                 cps.append(Checkpoint(seq, ev.digest.hex(), ev.label))
             else:
