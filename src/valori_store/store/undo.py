@@ -11,11 +11,13 @@ with ``c``'s and undoes it (with :func:`inverse`) on a mismatch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from valori_store.format import events
+from valori_store.format.touched import Touch, touched
 from valori_store.format.records_block import unpack
 from valori_store.records import Checkpoint
 from valori_store.spec.state_tree import key_of
@@ -36,26 +38,13 @@ class Value:
 ABSENT = None
 
 
-def _touched(ev: events.Event) -> list[tuple[str, Value | None]]:
-    """(id, value after the event) for every record an event writes or deletes, in order."""
-    if isinstance(ev, events.Upsert):
-        return [(i, Value(ev.rows[k], ev.texts[k], ev.metas[k])) for k, i in enumerate(ev.ids)]
-    if isinstance(ev, events.Delete):
-        return [(i, ABSENT) for i in ev.ids]
-    if isinstance(ev, (events.Write, events.Restore)):
-        out: list[tuple[str, Value | None]] = [(i, ABSENT) for i in ev.deletes]
-        out += [(i, Value(ev.upsert.rows[k], ev.upsert.texts[k], ev.upsert.metas[k])) for k, i in enumerate(ev.upsert.ids)]
-        out += [(i, Value(None, ev.plain.texts[k], ev.plain.metas[k])) for k, i in enumerate(ev.plain.ids)]
-        return out
-    return []
-
-
-def _decoded(live: Live, first: int, last: int | None = None):  # type: ignore[no-untyped-def]
+def _touches(live: Live, first: int, last: int | None = None) -> Iterator[Touch]:
+    """What each write event in ``[first, last]`` touches, in log order (values not decoded)."""
     dim = live.table.dim
     for frame in live.log.frames(first, last):
-        if frame.kind in (events.UPSERT, events.DELETE, events.WRITE, events.WRITE_PLAIN, events.RESTORE,
-                          events.RESTORE_PLAIN):
-            yield events.decode(frame.kind, frame.payload, dim, "event log", frame.offset)
+        touch = touched(frame.kind, frame.payload, dim, "event log", frame.offset)
+        if touch is not None:
+            yield touch
 
 
 def _current(table: RecordTable, rid: str) -> Value | None:
@@ -92,19 +81,21 @@ def _event(cp: Checkpoint | None, dim: int, changes: dict[str, Value | None]) ->
 def restore_event(live: Live, cp: Checkpoint) -> tuple[events.Restore, events.Write]:
     """(the restore event turning the live state into ``cp``'s, its inverse)."""
     table = live.table
-    touched: set[str] = set()
-    for ev in _decoded(live, cp.seq + 1):
-        touched.update(i for i, _ in _touched(ev))
+    wanted: set[str] = set()
+    for touch in _touches(live, cp.seq + 1):
+        wanted.update(touch.deleted)
+        wanted.update(touch.written)
     base = None
     if live.root is not None:
         base = next((m for m in reversed(page_store.manifests(live.root)) if m.seq <= cp.seq), None)
     target: dict[str, Value | None] = {}
-    if touched:
-        for ev in _decoded(live, (base.seq + 1) if base is not None else 1, cp.seq):
-            for rid, value in _touched(ev):
-                if rid in touched:
-                    target[rid] = value
-        for rid in touched - target.keys():
+    if wanted:
+        for touch in _touches(live, (base.seq + 1) if base is not None else 1, cp.seq):
+            for rid in wanted.intersection(touch.deleted):
+                target[rid] = ABSENT
+            for rid, value in touch.values(wanted).items():
+                target[rid] = Value(*value)
+        for rid in sorted(wanted - target.keys()):
             target[rid] = _from_image(live, base, rid)
     changes = {rid: v for rid, v in target.items() if not _same(v, _current(table, rid))}
     undo = {rid: _current(table, rid) for rid in changes}
