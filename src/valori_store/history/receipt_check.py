@@ -117,8 +117,10 @@ def verify_receipt_proofs(receipt: Receipt | Mapping[str, Any] | str) -> Receipt
     bad = _check_receipt_itself(r)
     if bad is not None:
         return bad
-    if not r.proofs or len(r.proofs) != len(r.results):
-        return _verdict(r, "invalid", "the receipt carries no proof for every hit (search_with_receipt(..., proofs=True))")
+    if r.proofs is None:
+        return _verdict(r, "invalid", "the receipt carries no proofs (search_with_receipt(..., proofs=True))")
+    if len(r.proofs) != len(r.results):
+        return _verdict(r, "invalid", f"the receipt carries {len(r.proofs)} proofs for {len(r.results)} hits")
     try:
         query = r.to_query()
     except (ValueError, ZeroDivisionError) as exc:

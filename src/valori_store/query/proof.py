@@ -68,10 +68,16 @@ class StateProof:
         try:
             path = [(int(step["count"]), [str(x) for x in step["siblings"]]) for step in data["path"]]
             bucket = [(str(k), str(v)) for k, v in data["bucket"]]
-            return cls(str(data["root"]), str(data["id"]), bool(data["present"]), int(data["metric_code"]),
-                       int(data["dim"]), path, bucket, data.get("text"), data.get("metadata"), data.get("vector"),
+            fields = {name: data.get(name) for name in ("text", "metadata", "vector")}
+            for name, value in fields.items():
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"{name} must be a string or null, not {type(value).__name__}")
+            if not isinstance(data["present"], bool):
+                raise TypeError("present must be true or false")
+            return cls(str(data["root"]), str(data["id"]), data["present"], int(data["metric_code"]),
+                       int(data["dim"]), path, bucket, fields["text"], fields["metadata"], fields["vector"],
                        int(data.get("version", PROOF_VERSION)))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"not a valori state proof: {exc!r}") from None
 
     @classmethod
