@@ -2,6 +2,7 @@
 """valori-store benchmark: the store against its exact-search peers, in one run.
 
     python benchmarks/run.py [--sizes 10000,100000] [--dim 384] [--out benchmarks/results] [--quick]
+                             [--state-sizes 200000,1000000] [--skip-state]
 
 Writes <out>/latest.json and <out>/latest.png and prints a table. This is a
 benchmark, not a test: it exits 0 even when a target is missed (use --strict to
@@ -405,6 +406,13 @@ def print_table(result: dict) -> None:
                          f"{_fmt(e1, '%', 0)} after this size's run); timings, multi-threaded ones most, may be distorted")
         if errs:
             lines.append(f"  ERRORS in: {', '.join(errs)} (see JSON)")
+    state = result.get("state") or {}
+    if "sizes" in state:
+        from bench_state import format_state_table
+
+        lines.extend(format_state_table(state))
+    elif "error" in state:
+        lines.extend(["", f"STATE: ERROR {state['error'][:300]}"])
     st = result.get("startup") or {}
     lines.append("")
     lines.append(f"start-up (import -> first search): cold "
@@ -430,13 +438,25 @@ def parse_args(argv=None):
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated store sizes (default 10000,100000)")
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--quick", action="store_true", help="N=10,000 only, fewer repeats (smoke check, < 1 min)")
+    ap.add_argument("--quick", action="store_true",
+                    help="N=10,000 only (state section: 20,000), fewer repeats (smoke check, about a minute)")
     ap.add_argument("--queries", type=int, default=None, help="timed single queries per engine (default 200)")
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--batch", type=int, default=256, help="queries per batch for throughput")
     ap.add_argument("--threads", type=int, default=None, help="'all threads' count (default: numba's max)")
     ap.add_argument("--skip-memory", action="store_true", help="skip the RSS subprocess measurements")
     ap.add_argument("--skip-startup", action="store_true", help="skip the start-up subprocess measurements")
+    ap.add_argument("--skip-state", action="store_true", help="skip the state section (bench_state.py)")
+    ap.add_argument("--state-sizes", default=None,
+                    help="store sizes of the state section (default 200000,1000000; --quick: 20000)")
+    ap.add_argument("--state-baseline-src", default=None,
+                    help="src/ of the baseline checkout for the state section (default "
+                         "$VALORI_BENCH_BASELINE_SRC or git:249211e, main before the state tree, extracted "
+                         "with git archive; '' skips the baseline rows)")
+    ap.add_argument("--state-baseline-max-n", type=int, default=200_000,
+                    help="largest state size the baseline is measured at (default 200000)")
+    ap.add_argument("--state-data", choices=("generated", "real"), default="generated",
+                    help="state section data: generated (default) or ../shared/data MiniLM embeddings + texts")
     ap.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
                     help="before each size, wait up to SECONDS for other processes to leave the CPUs "
                          "idle (< 15%% busy); default 30 (5 with --quick), 0 disables")
@@ -444,6 +464,9 @@ def parse_args(argv=None):
     a = ap.parse_args(argv)
     if a.quick:
         a.sizes = "10000"
+    if a.state_sizes is None:
+        a.state_sizes = "20000" if a.quick else "200000,1000000"
+    a.state_size_list = [int(s) for s in a.state_sizes.split(",") if s.strip()]
     a.size_list = [int(s) for s in a.sizes.split(",") if s.strip()]
     a.queries = a.queries or (50 if a.quick else 200)
     a.warmup = a.warmup if a.warmup is not None else (5 if a.quick else 20)
@@ -480,6 +503,7 @@ def main(argv=None) -> int:
                  "batch_rounds": args.batch_rounds,
                  "wait_quiet_s": args.wait_quiet,
                  "seeds": {"data": SEED_DATA, "queries": SEED_QUERIES, "batch": SEED_BATCH},
+                 "state_sizes": [] if args.skip_state else args.state_size_list,
                  "metric": "cosine"},
         "machine": machine_facts(),
         "notes": [
@@ -525,8 +549,18 @@ def main(argv=None) -> int:
 
         result["startup"] = guarded("start-up", bench_startup, args.dim, args.warm_start_runs, cold=not args.quick)
 
+    if have_valori and not args.skip_state:
+        from bench_state import DEFAULT_BASELINE_SRC, run_state
+
+        base_src = DEFAULT_BASELINE_SRC if args.state_baseline_src is None else (args.state_baseline_src or None)
+        result["state"] = guarded("state", run_state, args.state_size_list, args.dim, quick=args.quick,
+                                  baseline_src=base_src, baseline_max_n=args.state_baseline_max_n,
+                                  data=args.state_data, wait_quiet=wait_for_quiet, wait_quiet_s=args.wait_quiet)
+
     result["ratios"] = compute_ratios(result)
     result["targets"] = evaluate_targets(result)
+    # the state section's targets (today's code; baseline rows stay in result["state"])
+    result["targets"] += (result.get("state") or {}).get("targets", [])
     result["all_targets_pass"] = all(t["pass"] is True for t in result["targets"])
     result["runtime_s"] = time.perf_counter() - t_start
 

@@ -9,6 +9,9 @@
   tiny interpreter. They never call the store's search. The recomputed search results,
   stored vectors, record digests, scores and hit payloads must equal both the store's
   output and golden.txt.
+* ``test_merkle_lines_match_the_reference``: the ``merkle`` lines (a state root, an
+  inclusion and an absence proof as canonical JSON) recomputed from the merkle plan with the
+  reference trie (spec/state_tree.py) must equal golden.txt and this run's.
 * Subprocess variants (``slow``): JIT off, one numba thread, several threads.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
+import json
 import math
 import os
 import re
@@ -401,6 +405,70 @@ def test_many_exact_ties_are_exercised(models):
             assert max(abs(r) for r in big) >= 2**63, metric  # exact path beyond int64 exercised
     rare = models["dot"][0].hits[("rare", "q00")]
     assert 0 < len(rare) < 20  # k larger than the match count
+
+
+def _merkle_expected(mplan: dict) -> list[str]:
+    """The merkle lines recomputed without the store: the plan's final content, the reference
+    trie (spec/state_tree.py) for the roots and proofs, and the proof JSON layout of
+    query/proof.py written out here."""
+    import base64
+
+    from valori_store.spec import state_tree
+
+    dim, code = mplan["dim"], W.METRICS.index(mplan["metric"])
+    final = {rid: (vec, text, meta) for rid, vec, text, meta in mplan["records"]}
+    removed = sum(1 for rid in mplan["deletes"] if final.pop(rid, None) is not None)
+    for rid, vec, text, meta in mplan["overwrites"]:
+        final[rid] = (vec, text, meta)
+
+    def rec(rid):
+        vec, text, meta = final[rid]
+        return state_tree.RecordBytes(rid, text, W.canonical_json(meta if meta is not None else {}),
+                                      None if vec is None else struct.pack(f"<{dim}i", *vec))
+
+    recs = [rec(rid) for rid in final]
+    root = state_tree.state_root(recs, code, dim)
+    out = [f"merkle inputs n={len(mplan['records'])} blake2b={W.merkle_inputs_digest(mplan)}",
+           f"merkle root empty hash={state_tree.state_root([], code, dim).hex()}",
+           f"merkle root final len={len(final)} removed={removed} hash={root.hex()}"]
+    verdicts = []
+    for kind in ("present", "absent"):
+        rid = mplan[kind]
+        p = state_tree.prove(recs, rid, code, dim)
+        assert (p.record is not None) == (kind == "present")
+        verdicts.append(kind if state_tree.verify_proof(root, p) else "invalid")
+        r = p.record
+        d = {"version": 1, "root": root.hex(), "id": rid, "present": r is not None, "metric_code": code, "dim": dim,
+             "path": [{"count": st.count, "siblings": [x.hex() for x in st.siblings]} for st in p.path],
+             "bucket": [[k.hex(), v.hex()] for k, v in p.bucket],
+             "text": None if r is None else r.text,
+             "metadata": None if r is None else r.metadata.decode("utf-8"),
+             "vector": None if r is None or r.vector is None else base64.b64encode(r.vector).decode("ascii")}
+        out.append(f"merkle proof {kind} id={W.fmt_id(rid)} steps={len(p.path)} bucket={len(p.bucket)} "
+                   f"json={W.proof_json(d)}")
+    out.append(f"merkle verify {' '.join(verdicts)}")
+    return out
+
+
+def test_merkle_lines_match_the_reference(native, golden):
+    """State root and proofs of the merkle store: recomputed by the reference == golden.txt ==
+    this run; the proofs go below the fixed levels and verify against the root."""
+    from valori_store import StateProof, verify_proof
+
+    mplan = W.merkle_plan()
+    want = _merkle_expected(mplan)
+    have = [ln for ln in native[0] if ln.startswith("merkle ")]
+    gold = [ln for ln in golden if ln.startswith("merkle ")]
+    assert want == gold, "golden.txt's merkle lines disagree with the reference recomputation"
+    assert want == have, "the store's merkle lines disagree with the reference recomputation"
+    assert want[-1] == "merkle verify present absent"
+    root = want[2].rsplit("hash=", 1)[1]
+    for ln in want[3:5]:
+        fields = dict(kv.split("=", 1) for kv in ln.split(" json=")[0].split()[3:])
+        assert int(fields["steps"]) >= 3 and int(fields["bucket"]) >= 1, ln  # below the fixed levels
+        proof = StateProof.from_dict(json.loads(ln.split(" json=", 1)[1]))
+        assert verify_proof(root, proof).ok
+        assert not verify_proof(want[1].rsplit("hash=", 1)[1], proof).ok  # not for another state
 
 
 def _fits_int64(metric: str, dim: int, qmax: int, tmax: int) -> bool:

@@ -30,6 +30,11 @@ Q16.16 magnitudes (int64 overflow territory), exact duplicate vectors under diff
 ids and coarse vectors (many exact ties), filtered searches, search_batch vs search,
 k larger than the match count and than the store, k-prefix consistency, and a snapshot
 round trip.
+
+The ``merkle`` lines (:func:`merkle_facts`) come from a second, separate plan: a store of
+4500 records of dim 4 (with and without vectors, some deleted and overwritten) whose state
+root, one inclusion proof and one absence proof (both in its most crowded fixed subtree,
+so the paths go below the two fixed levels) are printed as canonical JSON.
 """
 
 from __future__ import annotations
@@ -452,6 +457,94 @@ def run_metric(metric: str, plan: dict, sink: dict | None = None) -> list[str]:
     return out
 
 
+# ----------------------------------------------------------------------------- merkle
+
+MERKLE_SEED = 0x57A7E
+MERKLE_DIM = 4
+MERKLE_N = 4500
+MERKLE_METRIC = "dot"
+
+
+def merkle_key(rid: str) -> bytes:
+    """The state key of an id (state spec 2): ``SHA-256("valori-key-v2" || 0x00 || id)``."""
+    return hashlib.sha256(b"valori-key-v2\x00" + rid.encode("utf-8")).digest()
+
+
+def merkle_plan(seed: int = MERKLE_SEED) -> dict:
+    """The merkle store's inputs as pure data. Vectors are ints v with |v| < 2**23, given as
+    v / 65536.0 (exact), so their Q16.16 rows are exactly v (dot: no normalisation).
+
+    ``records``: (id, vector ints or None, text, metadata) upserted in this order (records
+    with vectors in one call, those without in another); then ``deletes`` are removed and
+    ``overwrites`` upserted again (vectors). ``present``/``absent``: the ids to prove."""
+    bits = Bits(seed)
+    records = []
+    for i in range(MERKLE_N):
+        rid = f"m-{i:04d}" if i % 50 else f"m-{i:04d}-\u00e9\u4e2d"
+        vec = None if i % 9 == 4 else [bits.signed(24) for _ in range(MERKLE_DIM)]
+        text = None if i % 4 == 1 else f"text {i}" + (" \u00fc" if i % 3 == 0 else "")
+        meta = {"i": i, "g": "abc"[i % 3]} if i % 2 == 0 else None
+        records.append((rid, vec, text, meta))
+    deletes = [records[i][0] for i in range(3, MERKLE_N, 17)]
+    overwrites = [(records[i][0], [bits.signed(24) for _ in range(MERKLE_DIM)], "over", {"o": i})
+                  for i in range(5, MERKLE_N, 29)]
+    final = {rid: (vec, text, meta) for rid, vec, text, meta in records}
+    for rid in deletes:
+        del final[rid]
+    for rid, vec, text, meta in overwrites:
+        final[rid] = (vec, text, meta)
+    counts: dict[int, list[str]] = {}
+    for rid in final:
+        counts.setdefault(merkle_key(rid)[0], []).append(rid)
+    crowded = max(sorted(counts), key=lambda b: len(counts[b]))  # most records; lowest byte on a tie
+    present = min(r for r in counts[crowded] if final[r][0] is not None and final[r][1] and final[r][2])
+    absent = next(f"absent-{i}" for i in range(1 << 20) if merkle_key(f"absent-{i}")[0] == crowded)
+    return {"dim": MERKLE_DIM, "metric": MERKLE_METRIC, "records": records, "deletes": deletes,
+            "overwrites": overwrites, "present": present, "absent": absent}
+
+
+def merkle_inputs_digest(mplan: dict) -> str:
+    return hashlib.blake2b(json.dumps([mplan[k] for k in ("records", "deletes", "overwrites", "present", "absent")],
+                                      sort_keys=True, ensure_ascii=True).encode("ascii"), digest_size=32).hexdigest()
+
+
+def proof_json(proof_dict: dict) -> str:
+    """A proof's canonical serialisation (sorted keys, no whitespace, ASCII)."""
+    return json.dumps(proof_dict, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def merkle_facts(mplan: dict | None = None, sink: dict | None = None) -> list[str]:
+    """The merkle lines: inputs, empty and final roots, the two proofs and their verdicts."""
+    import numpy as np
+
+    from valori_store import ValoriStore, verify_proof
+
+    mplan = merkle_plan() if mplan is None else mplan
+    dim = mplan["dim"]
+    s = ValoriStore(dim, metric=mplan["metric"])
+    out = [f"merkle inputs n={len(mplan['records'])} blake2b={merkle_inputs_digest(mplan)}",
+           f"merkle root empty hash={s.state_hash()}"]
+    vec = [r for r in mplan["records"] if r[1] is not None]
+    plain = [r for r in mplan["records"] if r[1] is None]
+    s.upsert(np.array([r[1] for r in vec], dtype=np.float64) / 65536.0, ids=[r[0] for r in vec],
+             texts=[r[2] for r in vec], metadatas=[r[3] for r in vec])
+    s.upsert_plain([r[0] for r in plain], texts=[r[2] for r in plain], metadatas=[r[3] for r in plain])
+    removed = s.delete(mplan["deletes"])
+    ow = mplan["overwrites"]
+    s.upsert([[x / 65536.0 for x in r[1]] for r in ow], ids=[r[0] for r in ow], texts=[r[2] for r in ow],
+             metadatas=[r[3] for r in ow])
+    root = s.state_hash()
+    out.append(f"merkle root final len={len(s)} removed={removed} hash={root}")
+    proofs = s.prove([mplan["present"], mplan["absent"]])
+    for kind, p in zip(("present", "absent"), proofs):
+        out.append(f"merkle proof {kind} id={fmt_id(p.id)} steps={len(p.path)} bucket={len(p.bucket)} "
+                   f"json={proof_json(p.to_dict())}")
+    out.append(f"merkle verify {' '.join(verify_proof(root, p).status for p in proofs)}")
+    if sink is not None:
+        sink.update(store=s, proofs=proofs, lines=out)
+    return out
+
+
 def header_line(plan: dict) -> str:
     return f"workload dim={plan['dim']} seed={plan['seed']} ops={len(plan['ops'])} queries={len(plan['queries'])}"
 
@@ -483,6 +576,10 @@ def facts(plan: dict | None = None, metrics=METRICS, timings: list[str] | None =
         lines += run_metric(metric, plan, None if sinks is None else sinks.setdefault(metric, {}))
         if timings is not None:
             timings.append(f"# time {metric}: {time.perf_counter() - t:.2f} s")
+    t = time.perf_counter()
+    lines += merkle_facts(sink=None if sinks is None else sinks.setdefault("merkle", {}))
+    if timings is not None:
+        timings.append(f"# time merkle: {time.perf_counter() - t:.2f} s")
     return lines
 
 
