@@ -47,6 +47,7 @@ class StateTree:
         self.dim = dim
         self._keys = GrowableRows((32,), np.uint8)
         self._leaves = GrowableRows((32,), np.uint8)
+        self._first = GrowableRows((), np.uint8)  # keys[:, 0], contiguous: a subtree's rows in one fast scan
         self.dirty = np.ones(SUBTREES, dtype=np.bool_)
         self.sub = np.zeros((SUBTREES, 32), dtype=np.uint8)
         self.counts = np.zeros(SUBTREES, dtype=np.int64)
@@ -63,6 +64,7 @@ class StateTree:
     def grow(self, capacity: int, used: int) -> None:
         self._keys.grow(capacity, used)
         self._leaves.grow(capacity, used)
+        self._first.grow(capacity, used)
 
     # ------------------------------------------------------------------ row updates
     def write(self, positions: np.ndarray, packed: PackedRecords, rows: np.ndarray, plain: bool,
@@ -74,6 +76,7 @@ class StateTree:
         keys, leaves = digests if digests is not None else self.digests(packed, rows, plain)
         self.keys[positions] = keys
         self.leaves[positions] = leaves
+        self._first.array[positions] = keys[:, 0]
         self.mark(keys[:, 0])
 
     def digests(self, packed: PackedRecords, rows: np.ndarray, plain: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -94,10 +97,12 @@ class StateTree:
     def move(self, src: int, dst: int) -> None:
         self.keys[dst] = self.keys[src]
         self.leaves[dst] = self.leaves[src]
+        self._first.array[dst] = self._first.array[src]
 
     def clear(self, row: int) -> None:
         self.keys[row] = 0
         self.leaves[row] = 0
+        self._first.array[row] = 0
 
     # ------------------------------------------------------------------ digests
     def _refresh(self, n: int) -> None:
@@ -105,7 +110,7 @@ class StateTree:
         if not len(dirty):
             return
         keys, leaves = self.keys, self.leaves
-        first = keys[:n, 0]
+        first = self._first.array[:n]
         if len(dirty) >= GLOBAL_SORT_FROM:
             order = _sorted_rows(keys, np.arange(n, dtype=np.int64))
             bounds = np.searchsorted(first[order], np.arange(SUBTREES + 1), side="left")
@@ -142,6 +147,7 @@ class StateTree:
         """Rows ``[start, start + len(keys))`` hold these keys and leaves (bulk loading)."""
         self.keys[start : start + len(keys)] = keys
         self.leaves[start : start + len(keys)] = leaves
+        self._first.array[start : start + len(keys)] = keys[:, 0]
         self.mark(keys[:, 0])
 
     def set_subtrees(self, digests: np.ndarray, counts: np.ndarray) -> None:
@@ -194,7 +200,7 @@ class StateTree:
         path = [(int(self.counts.sum()), [d for h, d in enumerate(level1) if h != hi]),
                 (int(self.counts[16 * hi:16 * hi + 16].sum()),
                  [self.sub[16 * hi + i].tobytes() for i in range(16) if i != lo])]
-        rows = _sorted_rows(self.keys, np.flatnonzero(self.keys[:n, 0] == k[0]))
+        rows = _sorted_rows(self.keys, np.flatnonzero(self._first.array[:n] == k[0]))
         sk = np.ascontiguousarray(self.keys[rows])
         sl = np.ascontiguousarray(self.leaves[rows])
         begin, end, depth = 0, len(rows), spec_tree.FIXED_DEPTH
