@@ -60,6 +60,18 @@ class FormatVersionError(CorruptFileError):
     """A file was written by an unknown (newer) format or numeric spec version."""
 
 
+class StorageError(ValoriError, OSError):
+    """The operating system failed a write, fsync, rename or truncate of a store's files
+    (an I/O error, a read-only file system...). Also an :class:`OSError`: ``errno``,
+    ``strerror`` (which says what was being done) and ``filename`` are set. The call that
+    raised it changed nothing it had not already acknowledged (see docs/store.md)."""
+
+
+class DiskFullError(StorageError):
+    """No space left on the device or quota (ENOSPC, EDQUOT), or a file would grow past
+    the file system's limit (EFBIG). Nothing was written; free space and retry."""
+
+
 class LockedError(ValoriError):
     """Another writer holds the store directory's lock."""
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from valori_store.errors import CorruptFileError
+from valori_store.format.events import CHECKPOINT
 from valori_store.format.frames import (
     CHAIN_SIZE,
     CRC,
@@ -25,7 +26,7 @@ from valori_store.format.frames import (
     frame_parts,
     iter_frames,
 )
-from valori_store.storage import page_cache
+from valori_store.storage import faults, page_cache
 from valori_store.storage.prealloc import reserve
 
 
@@ -36,7 +37,7 @@ def spill_log() -> FileLog:
     cache) so it does not double the process's resident memory. It vanishes on close.
     """
     fh = tempfile.TemporaryFile(prefix="valori-log-")
-    fh.write(FILE_HEADER)
+    faults.pwrite_all(fh.fileno(), [FILE_HEADER], 0, "the spilled event log of an in-memory store")
     return FileLog(fh, FILE_HEADER_SIZE, GENESIS, 0, "none", durable=False, starts=[])
 
 
@@ -45,10 +46,18 @@ class FileLog:
 
     ``fsync``: every append is fsynced before it returns. ``batch``: after 64 appends or
     64 MiB an fsync starts on a background thread (at most one at a time: the next one
-    waits for it, and so raises its error if it failed); sync()/close() and every
-    checkpoint fsync before returning. ``none``: written to the OS on every append, never
-    fsynced. Synced ranges' cached pages are given back to the OS (:mod:`.page_cache`); a
-    spill log (``durable=False``) is fsynced in the background every 64 MiB for that alone.
+    waits for it); sync()/close() and every checkpoint append fsync before returning.
+    ``none``: written to the OS on every append, never fsynced. Synced ranges' cached pages
+    are given back to the OS (:mod:`.page_cache`); a spill log (``durable=False``) is
+    fsynced in the background every 64 MiB for that alone.
+
+    Writes are positional (``pwrite``, no user-space buffer) through :mod:`.faults`. An
+    append that fails (its write or its fsync: EIO, ENOSPC, EFBIG...) raises StorageError
+    (DiskFullError when out of space) and changes nothing: the log's end, chain and seq
+    stay, and the rejected frame's bytes are truncated off the file (if that truncate fails
+    too, they stay past the end, are overwritten by the next append, cut again on the next
+    append or close, and otherwise are a torn tail recovery cuts off). A failed background
+    fsync is raised once, by the next append, sync() or close(), before it changes anything.
     """
 
     BATCH_APPENDS = 64
@@ -64,6 +73,9 @@ class FileLog:
         #: File offset of every frame, by seq - first_seq (built on first use when not given).
         self._starts = starts
         self.fh = fh
+        name = getattr(fh, "name", None)
+        #: How errors name this file.
+        self.what = f"the event log {name}" if isinstance(name, str) else "the event log"
         self.end = end
         self.chain = chain
         self.next_seq = next_seq
@@ -75,6 +87,10 @@ class FileLog:
         self._reserved = 0
         #: The log is on disk (and its cached pages dropped) up to here (see page_cache.py).
         self._dropped_to = end
+        #: The log is known fsynced up to here (sync() skips an fsync with nothing new).
+        self._synced_end = 0
+        #: Bytes of a rejected frame may lie past ``end`` (its truncate failed too).
+        self._garbage = False
 
     #: Least bytes reserved ahead of the log's end (see storage/prealloc.py).
     RESERVE_BYTES = 64 << 20
@@ -88,43 +104,59 @@ class FileLog:
                 self._reserved = self.end + step
 
     def append(self, kind: int, payload: Buffer | list[Buffer]) -> int:
-        """Append one frame; ``payload`` may be given as parts (written without joining)."""
+        """Append one frame; ``payload`` may be given as parts (written without joining).
+        Raises StorageError / DiskFullError having changed nothing (see the class docstring)."""
+        must_sync = self.durable and (self.durability == "fsync" or (
+            self.durability == "batch" and kind == CHECKPOINT))
+        if self._flush_error is not None or (must_sync and self._flusher is not None):
+            self._wait_for_flusher()  # a failed background fsync is reported before anything is written
+        if self._garbage:
+            self._cut_garbage()
         parts = payload if isinstance(payload, list) else [payload]
         size = sum(len(p) for p in parts)
         self._reserve(OVERHEAD + size)
         head, chain = frame_parts(self.next_seq, kind, parts, self.chain)
+        new_end = self.end + OVERHEAD + size
+        fd = self.fh.fileno()
         try:
-            self.fh.seek(self.end)
-            self.fh.write(head)
-            for part in parts:
-                self.fh.write(part)
-            self.fh.write(chain + CRC.pack(OVERHEAD + size))
-            self.fh.flush()
-            if self.durability == "fsync":
-                os.fsync(self.fh.fileno())
-                self._drop_synced(self.end + OVERHEAD + size)
+            faults.pwrite_all(fd, [head, *parts, chain + CRC.pack(OVERHEAD + size)], self.end, self.what)
+            if must_sync:
+                faults.fsync(fd, self.what)
         except BaseException:
-            # never leave a partial frame in the middle of the log
-            try:
-                self.fh.truncate(self.end)
-                self.fh.flush()
-            finally:
-                raise
+            # never leave a partial (or unacknowledged) frame in the log
+            self._reserved = min(self._reserved, self.end)
+            self._cut_garbage()
+            raise
+        if must_sync:
+            self._synced_end = new_end
+            self._drop_synced(new_end)
         if self._starts is not None:
             self._starts.append(self.end)
-        self.end += OVERHEAD + size
+        self.end = new_end
         self.chain = chain
         self.next_seq += 1
-        if self.durability == "batch" or not self.durable:  # a spill log: flushed only to drop its cache
+        if (self.durability == "batch" and not must_sync) or not self.durable:
+            # a spill log: flushed only to drop its cache
             self._unsynced_appends += 1
             self._unsynced_bytes += OVERHEAD + size
             if self._unsynced_appends >= self.BATCH_APPENDS or self._unsynced_bytes >= self.BATCH_BYTES:
                 self._sync_in_background()
+        elif must_sync:
+            self._unsynced_appends = 0
+            self._unsynced_bytes = 0
         return self.next_seq - 1
+
+    def _cut_garbage(self) -> None:
+        """Truncate the file to the log's end (bytes of a rejected frame); on failure, try
+        again at the next append or close."""
+        try:
+            faults.ftruncate(self.fh.fileno(), self.end, self.what)
+            self._garbage = False
+        except (OSError, ValueError):
+            self._garbage = True
 
     def read_all(self) -> bytes:
         """The log's bytes up to the last appended frame (``pread``: safe for concurrent readers)."""
-        self.fh.flush()
         fd, size = self.fh.fileno(), self.end
         parts, pos = [], 0
         while pos < size:
@@ -140,7 +172,6 @@ class FileLog:
 
     def pread(self, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset`` (safe for concurrent readers)."""
-        self.fh.flush()
         fd, parts, pos = self.fh.fileno(), [], offset
         while pos < offset + length:
             chunk = os.pread(fd, min(offset + length - pos, 1 << 30), pos)
@@ -203,35 +234,46 @@ class FileLog:
             self._dropped_to = end
 
     def sync(self) -> None:
-        """Everything appended so far is on disk when this returns (durable logs)."""
+        """Everything appended so far is on disk when this returns (durable logs); a failed
+        (background) fsync raises StorageError."""
         self._wait_for_flusher()
-        self.fh.flush()
-        if self.durable and self.durability != "none":
-            os.fsync(self.fh.fileno())
-            self._drop_synced(self.end)
+        if self.durable and self.durability != "none" and self._synced_end < self.end:
+            end = self.end
+            faults.fsync(self.fh.fileno(), self.what)
+            self._synced_end = end
+            self._drop_synced(end)
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
 
     def _sync_in_background(self) -> None:
-        """Start an fsync of what is written so far without waiting for the disk."""
-        self._wait_for_flusher()
-        self.fh.flush()
+        """Start an fsync of what is written so far without waiting for the disk (never
+        raises: a failed earlier one stays pending, raised by the next append or sync)."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.join()
+        if self._flush_error is not None:
+            return
         self._unsynced_appends = 0
         self._unsynced_bytes = 0
-        fd, end, durable = self.fh.fileno(), self.end, self.durable
+        fd, end, durable, what = self.fh.fileno(), self.end, self.durable, self.what
         if not durable and end - self._dropped_to < self.BATCH_BYTES:
             return  # a spill log: written to disk only in big steps, to give its cached pages back
 
         def flush() -> None:
             try:
-                os.fsync(fd)
+                faults.fsync(fd, what)
+                self._synced_end = max(self._synced_end, end)
                 self._drop_synced(end)
             except OSError as exc:
-                if durable:
-                    self._flush_error = exc
+                if durable:  # the OS's own error (its message is rewritten when raised)
+                    self._flush_error = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
 
-        self._flusher = threading.Thread(target=flush, name="valori-log-fsync", daemon=True)
-        self._flusher.start()
+        try:
+            thread = threading.Thread(target=flush, name="valori-log-fsync", daemon=True)
+            thread.start()
+        except RuntimeError:  # no thread to be had: sync() and close() fsync in the foreground
+            return
+        self._flusher = thread
 
     def _wait_for_flusher(self) -> None:
         """Wait for a background fsync; raise its error (once) if it failed."""
@@ -240,7 +282,8 @@ class FileLog:
             flusher.join()
         error, self._flush_error = self._flush_error, None
         if error is not None:
-            raise OSError(error.errno, f"a background fsync of the log failed: {error.strerror}") from error
+            raise faults.storage_error(error, "appends since the last sync may not be on disk",
+                                       prefix="a background fsync of the log failed: ") from error
 
     def close(self) -> None:
         if not self.fh.closed:
@@ -251,9 +294,9 @@ class FileLog:
                     self._wait_for_flusher()
             finally:
                 self._flusher = None
-                if self._reserved > self.end:  # give reserved blocks past the end back
+                if self._reserved > self.end or self._garbage:  # give reserved blocks past the end back
                     try:
-                        os.ftruncate(self.fh.fileno(), self.end)
+                        faults.ftruncate(self.fh.fileno(), self.end, self.what)
                     except OSError:
                         pass
                 self.fh.close()

@@ -10,7 +10,8 @@ small fixed slack).
 
 Crash safety: pages are written (and fsynced) before the manifest that names them; the
 manifest is written atomically; pages that no manifest names (left by a crash or pruned
-images) are removed by :func:`prune`.
+images) are removed by :func:`prune`, and temp files of interrupted writes by
+:func:`remove_stale_temp_files` (on open, and by :func:`prune`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ from valori_store.format.records_block import PackedRecords, pack, unpack
 from valori_store.kernels.convert import rows_maxabs_serial
 from valori_store.state import merkle
 from valori_store.state.table import RecordTable
-from valori_store.storage.atomic import fsync_dir, write_atomic
-from valori_store.storage.layout import image_files, image_path, page_path, pages_dir
+from valori_store.storage.atomic import fsync_dir, remove_temp_files, write_atomic
+from valori_store.storage.layout import (
+    IMAGE_SUFFIX,
+    LOG_NAME,
+    PAGE_SUFFIX,
+    image_files,
+    image_path,
+    images_dir,
+    page_path,
+    pages_dir,
+)
 
 #: Older images are kept while all kept pages total at most this times the newest image's
 #: (plus RETAIN_SLACK bytes, so small stores keep a few images).
@@ -287,6 +297,15 @@ def manifests(root: Path, damaged: list[str] | None = None) -> list[images.Manif
     return out
 
 
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete the temp files of atomic writes a killed writer left in a store directory
+    (pages and manifests of images, the log of a store being created): names
+    ``.<file>.tmp-<pid>-<thread>-<n>`` only. The caller holds the directory's lock, so no
+    such write is in progress. Returns how many were removed."""
+    return (remove_temp_files(root, LOG_NAME) + remove_temp_files(images_dir(root), IMAGE_SUFFIX)
+            + remove_temp_files(pages_dir(root), PAGE_SUFFIX))
+
+
 def prune(root: Path, base_seq: int = 0) -> None:
     """Apply retention: keep the newest image and older ones while all kept pages stay within
     RETAIN_FACTOR times the newest image's pages; delete other manifests and unnamed pages.
@@ -295,6 +314,7 @@ def prune(root: Path, base_seq: int = 0) -> None:
     always kept, beyond the budget, and manifests before it (which no longer match the
     log) are deleted.
     """
+    remove_temp_files(images_dir(root), IMAGE_SUFFIX)
     every = manifests(root)
     for m in every:
         if m.seq < base_seq:

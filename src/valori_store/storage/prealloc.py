@@ -5,7 +5,8 @@ project's test machines ran at 0.3-3 GiB/s; writing into blocks reserved beforeh
 5-6 GiB/s. ``KEEP_SIZE`` reserves without changing the file's size, so a reader never sees
 the reserved space (a log still ends at its last frame). Where the call is unavailable or
 refused (other systems, file systems, a full disk) nothing is reserved: writes then
-allocate as usual and report their own errors.
+allocate as usual and report their own errors. The call goes through :mod:`.faults`
+(kind ``fallocate``), so tests can make it refuse.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+
+from valori_store.storage import faults
 
 _KEEP_SIZE = 0x01
 
@@ -34,7 +37,8 @@ _FALLOCATE = _load()
 
 
 def reserve(fd: int, offset: int, length: int) -> bool:
-    """Reserve ``length`` bytes at ``offset`` without changing the file size; True if done."""
+    """Reserve ``length`` bytes at ``offset`` without changing the file size; True if done
+    (a hint: False, never an error, when refused)."""
     if _FALLOCATE is None or length <= 0 or os.environ.get("VALORI_NO_PREALLOC"):
         return False
-    return _FALLOCATE(fd, _KEEP_SIZE, offset, length) == 0
+    return faults.fallocate(_FALLOCATE, fd, _KEEP_SIZE, offset, length, f"fd {fd}") == 0

@@ -38,7 +38,7 @@ from valori_store.format.frames import (
     FILE_HEADER_SIZE,
     encode_base_frame,
 )
-from valori_store.storage import layout, page_store
+from valori_store.storage import faults, layout, page_store
 from valori_store.storage.atomic import fsync_dir, write_atomic
 from valori_store.storage.filelog import FileLog
 from valori_store.storage.lock import release_lock
@@ -92,12 +92,15 @@ def _copy_range(src: int, dst: int, offset: int, count: int, dst_offset: int) ->
     while done < count:
         n = min(count - done, 1 << 30)
         try:
-            copied = os.copy_file_range(src, dst, n, offset + done, dst_offset + done)
+            copied = faults.copy_file_range(src, dst, n, offset + done, dst_offset + done, "the compacted log")
         except (AttributeError, OSError):
             chunk = os.pread(src, n, offset + done)
-            copied = os.pwrite(dst, chunk, dst_offset + done) if chunk else 0
+            if chunk:
+                faults.pwrite_all(dst, [chunk], dst_offset + done, "the compacted log")
+            copied = len(chunk)
         if copied <= 0:
-            raise OSError(f"compaction could not copy the log ({count - done} bytes left)")
+            raise faults.storage_error(OSError(f"compaction could not copy the log ({count - done} bytes left)"),
+                                       "writing the compacted log")
         done += copied
 
 
@@ -139,7 +142,7 @@ def compact(live: Live, before: Any) -> Compaction:
             tmp.unlink(missing_ok=True)
             raise
         try:
-            os.replace(tmp, layout.log_path(root))
+            faults.replace(tmp, layout.log_path(root))
             fsync_dir(root)
         except BaseException:
             # the rename may or may not have happened: the old log object must not take writes
@@ -170,9 +173,9 @@ def _write_log(tmp: Any, frame: bytes, old: FileLog, tail_at: int) -> int:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         head = FILE_HEADER_COMPACTED + frame
-        os.pwrite(fd, head, 0)
+        faults.pwrite_all(fd, [head], 0, str(tmp))
         _copy_range(old.fh.fileno(), fd, tail_at, old.end - tail_at, len(head))
-        os.fsync(fd)
+        faults.fsync(fd, str(tmp))
     except BaseException:
         os.close(fd)
         os.unlink(tmp)

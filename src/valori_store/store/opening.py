@@ -42,6 +42,7 @@ def directory(path: str | os.PathLike[str], dim: int | None, metric: str | None,
             raise NotFoundError(f"no valori store at {root}; pass dim= (and metric=) to create one")
         rec = recovery.create(root, spec.check_dim(dim), spec.check_metric(metric or "cosine"), durability)
     assert rec.log is not None
+    page_store.remove_stale_temp_files(root)  # left by killed image writes (we hold the lock)
     live = Live(rec.table, rec.log, rec.checkpoints, rec.notes, root, rec.lock_fd)
     image = next(iter(reversed(page_store.manifests(root))), None) if rec.table.spec >= 2 else None
     live.image_end = image.log_end if image is not None and image.log_end <= rec.log.end else 0
