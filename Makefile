@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Thin ecosystem-named packages (re-exports only), installed editable beside the core.
 THIN_PKGS := $(wildcard integrations/*/*/pyproject.toml)
 
-.PHONY: demo test test-fast bench bench-quick crossarch notebooks clean
+.PHONY: demo test test-fast bench bench-quick crossarch notebooks fuzz stress clean
 
 $(STAMP): pyproject.toml $(THIN_PKGS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py --quick --out benchmarks/results/quick
+
+## fuzz: the loaders' fuzz tests with 50x the CI budget and fresh random examples
+fuzz: $(STAMP)
+	VALORI_FUZZ_EXAMPLES=3000 VALORI_FUZZ_RANDOM=1 $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 ## notebooks: execute every notebook in notebooks/ in place (outputs are committed)
 notebooks: $(STAMP)

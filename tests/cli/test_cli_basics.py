@@ -56,7 +56,7 @@ def test_no_command_and_unknown_command(cli) -> None:
 
 
 def test_wrong_arguments_are_one_line_usage_errors(cli, built) -> None:
-    assert_one_line_error(cli("search", built.path, "q", "-k", "many"), 2, "invalid int value")
+    assert_one_line_error(cli("search", built.path, "q", "-k", "many"), 2, "expected a whole number")
     assert_one_line_error(cli("inspect"), 2, "required")
     assert_one_line_error(cli("replay", built.path, "--to", "v1"), 2, "--out")
     assert_one_line_error(cli("inspect", built.path, "--bogus"), 2, "unrecognized arguments")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from valori_store import __version__
 from valori_store.cli import (
@@ -29,7 +31,18 @@ from valori_store.cli import (
     cmd_search,
     cmd_verify,
 )
-from valori_store.cli.common import KINDS, PROG, USAGE, CliError, Ctx, UsageError, classify, dumps, one_line
+from valori_store.cli.common import (
+    KINDS,
+    PROG,
+    USAGE,
+    CliError,
+    Ctx,
+    UsageError,
+    check_input_path,
+    classify,
+    dumps,
+    one_line,
+)
 
 __all__ = ["main"]
 
@@ -71,12 +84,46 @@ def _error(code: int, message: str, command: str | None, as_json: bool) -> int:
     return code
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Reject input paths that are FIFOs, devices or sockets before any command reads them
+    (a FIFO would block forever, /dev/zero never ends)."""
+    for name in ("path", "paths"):
+        value = getattr(args, name, None)
+        for p in [value] if isinstance(value, str) else (value or []):
+            check_input_path(p, "PATH")
+    for p in getattr(args, "files", None) or []:
+        check_input_path(p, "FILES:", expected="a text file or a directory")
+    for p in getattr(args, "receipts", None) or []:
+        check_input_path(p, "--receipts", directory_ok=False)
+
+
+@contextmanager
+def routed_warnings(ctx: Ctx) -> Iterator[None]:
+    """Warnings raised while a command runs print as the CLI's one-line warnings (each
+    distinct message once; none with --quiet), never as raw Python warnings."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: object = None, line: str | None = None) -> None:
+        text = one_line(str(message))
+        if text not in seen:
+            seen.add(text)
+            ctx.warn(text)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show  # restored when the block ends
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args_list
+    bad = next((a for a in args_list if not isinstance(a, str) or "\0" in a), None)
+    if bad is not None:
+        return _error(USAGE, "arguments must be text without NUL characters", None, as_json)
     if args_list[:1] == ["demo"]:
         return cmd_demo.passthrough(args_list[1:])
-    as_json = "--json" in args_list
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
@@ -88,7 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(USAGE, f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')", None, as_json)
     ctx = Ctx.from_args(args)
     try:
-        return COMMANDS[args.command].run(args, ctx)
+        check_paths(args)
+    except CliError as exc:
+        return _error(exc.code, str(exc), args.command, as_json)
+    try:
+        with routed_warnings(ctx):
+            return COMMANDS[args.command].run(args, ctx)
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{PROG}: interrupted\n")
         return 130

@@ -107,6 +107,9 @@ def discover(args: list[str], base: Path, exclude: Path | None = None) -> list[S
                     found.setdefault(_rel(r, base_r, f), f)
         elif p.is_file():
             found.setdefault(_rel(p.resolve(), base_r, p), p)
+        elif p.exists():
+            raise InputError(f"{p} is not a regular file or directory (a FIFO or device?); ingest reads text and "
+                             f"markdown files")
         else:
             raise NotFoundError(f"no file or directory {p} to ingest")
     return [SourceFile(found[k], k) for k in sorted(found, key=lambda s: s.encode("utf-8"))]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from valori_store import ValoriStore
-from valori_store.cli.common import OK, Ctx
+from valori_store.cli.common import OK, Ctx, is_number
 from valori_store.errors import InputError, NotFoundError
 from valori_store.history.sessions import Session
 from valori_store.storage import layout
@@ -35,10 +35,10 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 def _target(store: ValoriStore, text: str) -> int | str:
     """The checkpoint POINT names: a seq, a session turn's checkpoint seq, or a label."""
     text = text.strip()
-    if text.isdigit():
+    if is_number(text):
         return int(text)
     name, sep, number = text.rpartition(":")
-    if sep and number.isdigit() and name in {s.name for s in store.sessions()}:
+    if sep and is_number(number) and name in {s.name for s in store.sessions()}:
         return Session(store, name).turn_at(int(number)).seq
     if any(c.label == text for c in store.history()):
         return text

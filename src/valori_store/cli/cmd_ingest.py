@@ -69,11 +69,16 @@ def _open(path: Path, dim: int | None, metric: str | None) -> tuple[ValoriStore,
         return ValoriStore.open(path, dim=dim, metric=metric, durability="batch"), False
     if path.exists() and not path.is_dir():
         raise InputError(f"{path} is a file; ingest writes to a store directory")
-    return ValoriStore.open(path, dim=dim or embedding.DEFAULT_DIM, metric=metric or "cosine",
+    return ValoriStore.open(path, dim=embedding.DEFAULT_DIM if dim is None else dim, metric=metric or "cosine",
                             durability="batch"), True
 
 
 def run(args: argparse.Namespace, ctx: Ctx) -> int:
+    if args.dim is not None:  # --dim 0 is an error, not "the default"
+        try:
+            spec.check_dim(args.dim)
+        except InputError as exc:
+            raise InputError(f"--dim: {exc}") from None
     chunking.check_sizes(args.chunk_size, args.overlap)
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from valori_store.cli.progress import Progress
-from valori_store.errors import CorruptFileError, InputError, LockedError, NotFoundError, ValoriError
+from valori_store.errors import CorruptFileError, InputError, LockedError, NotFoundError, StorageError, ValoriError
 
 PROG = "valori-store"
 
@@ -57,6 +59,8 @@ def classify(exc: BaseException) -> tuple[int, str]:
         code = LOCKED
     elif isinstance(exc, NotFoundError):
         code = NOT_FOUND
+    elif isinstance(exc, StorageError):  # an OSError too: disk full, I/O error...
+        code = IO_ERROR
     elif isinstance(exc, (InputError, ValoriError)):
         code = USAGE
     elif isinstance(exc, FileNotFoundError):
@@ -71,6 +75,52 @@ def classify(exc: BaseException) -> tuple[int, str]:
     if code == INTERNAL:
         message = f"internal error ({type(exc).__name__}: {message}); please report it"
     return code, one_line(message)
+
+
+#: Largest count accepted by ``-k`` / ``--fetch-k`` (the store's own limit, 2**63 - 1).
+MAX_COUNT = (1 << 63) - 1
+
+
+def count(text: str) -> int:
+    """argparse type of a count (``-k``): an int in [0, MAX_COUNT], else a one-line usage error."""
+    try:
+        value = int(text.strip(), 10) if len(text) <= 40 else None
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**63 - 1, got {text[:40]!r}"
+                                         + ("..." if len(text) > 40 else ""))
+    return value
+
+
+def is_number(text: str) -> bool:
+    """True for a non-empty run of ASCII digits (``str.isdigit`` also accepts "²", which
+    ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
+def kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def check_input_path(path: str | os.PathLike[str], what: str, directory_ok: bool = True,
+                     expected: str | None = None) -> None:
+    """UsageError if ``path`` exists but is neither a regular file nor (when allowed) a
+    directory: reading a FIFO would block forever and a device like /dev/zero never ends.
+    A missing path is left to the command (it says what it expected there)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, unreadable, too long...: the command reports it
+        return
+    if stat.S_ISREG(mode) or (directory_ok and stat.S_ISDIR(mode)):
+        return
+    if expected is None:
+        expected = "a store directory or a snapshot file" if directory_ok else "a regular file"
+    raise UsageError(f"{what} {os.fsdecode(path)} is {kind_of(mode)}, not {expected}")
 
 
 def one_line(text: str) -> str:

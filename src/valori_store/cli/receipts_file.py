@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from valori_store.cli.common import check_input_path
 from valori_store.errors import InputError, NotFoundError
 
 
@@ -29,6 +30,7 @@ def _items(doc: Any) -> list[Any]:
 def load(path: str | Path) -> list[Any]:
     """Receipt candidates (dicts, unparsed) in file order; each is checked by the verifier."""
     p = Path(path)
+    check_input_path(p, "--receipts", directory_ok=False)  # a FIFO or /dev/zero would never end
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from valori_store.cli.common import is_number
 from valori_store import ReadOnlyStore, open_readonly
 from valori_store.errors import CorruptFileError, NotFoundError
 from valori_store.format.frames import Frame
@@ -83,7 +84,7 @@ def resolve(src: Source, spec: str) -> Point:
     if src.kind == layout.SNAPSHOT:
         raise NotFoundError(f"{src.path} is a snapshot (no history): only 'head' can be used, not {spec!r}")
     cps = store.history()
-    if text.isdigit():
+    if is_number(text):
         found = [c for c in cps if c.seq == int(text)]
         if not found:
             raise NotFoundError(f"no checkpoint at seq {text} in {src.path}; {_describe_checkpoints(src)}")
@@ -91,7 +92,7 @@ def resolve(src: Source, spec: str) -> Point:
         return Point(spec, c.seq, c.seq, c.state_hash, c.label, f"checkpoint {c.seq}" + (
             f" ({c.label})" if c.label else ""))
     name, sep, number = text.rpartition(":")
-    if sep and number.isdigit():
+    if sep and is_number(number):
         names = [s.name for s in store.sessions()]
         if name in names:
             turn = Session(store, name).turn_at(int(number))

@@ -72,6 +72,16 @@ class Reader:
     def u64(self) -> int:
         return _U64.unpack(self.take(8))[0]
 
+    def count(self, min_size: int) -> int:
+        """A u32 count of entries of at least ``min_size`` bytes each, checked against the
+        bytes that remain (so a damaged count never sizes an allocation)."""
+        n = self.u32()
+        if n * min_size > len(self.data) - self.pos:
+            self.pos -= 4
+            raise self.fail(f"a count of {n} entries of at least {min_size} bytes each, but only "
+                            f"{len(self.data) - self.pos - 4} bytes follow")
+        return n
+
     def blob(self) -> bytes:
         return bytes(self.take(self.u32()))
 

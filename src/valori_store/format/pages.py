@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from valori_store.errors import CorruptFileError
+from valori_store.format import records_block
 
 MAGIC = b"VALORIPG"
 VERSION = 1
@@ -99,4 +100,5 @@ def decode(data: bytes | memoryview, what: str) -> Page:
         raise CorruptFileError(f"{what}: record offsets do not fit the records section")
     if ((flags != 0) & (flags != 1)).any():
         raise CorruptFileError(f"{what}: unknown record flags")
+    records_block.check_entries(records, offsets, what)
     return Page(spec, metric, depth, bytes(prefix), dim, keys, flags, rows, offsets, records)

@@ -17,7 +17,7 @@ from numba import njit
 from valori_store.format.binary import NONE_LEN
 from valori_store.kernels.options import SERIAL
 
-__all__ = ["PackedRecords", "pack", "unpack_offsets"]
+__all__ = ["PackedRecords", "check_entries", "pack", "unpack_offsets"]
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,24 @@ def _column(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bytes 
     """A column's fields joined by zero bytes; None when a field holds a zero byte itself."""
     joined, zeros = _joined(data, np.ascontiguousarray(starts), np.ascontiguousarray(lengths))
     return None if zeros else joined.tobytes()
+
+
+def check_entries(data: bytes | memoryview, offsets: np.ndarray, what: str) -> None:
+    """CorruptFileError unless every entry's id, text and metadata lengths exactly fill the
+    entry ``data[offsets[i]:offsets[i + 1]]`` (offsets ascending, within ``data``): what a
+    kernel walking the entries (hashing them, say) relies on."""
+    from valori_store.errors import CorruptFileError
+
+    n = len(offsets) - 1
+    if n <= 0:
+        return
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets[0] < 0 or (np.diff(offsets) < 0).any():
+        raise CorruptFileError(f"{what}: record offsets are not ascending")
+    f = np.empty((n, 6), dtype=np.int64)
+    bad = _fields(_u8(bytes(data)), offsets, f)
+    if bad >= 0:
+        raise CorruptFileError(f"{what}: record {bad}: lengths do not fit its entry")
 
 
 def unpack(data: bytes, offsets: np.ndarray, what: str) -> tuple[list[str], list[str | None], list[bytes]]:

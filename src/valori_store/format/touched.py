@@ -16,6 +16,7 @@ and checks the resulting state root.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,11 +85,15 @@ def _walk_ids(data: np.ndarray, pos: int, count: int, out: np.ndarray) -> int:
     return pos
 
 
-def _ids(data: memoryview, u8: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> list[str]:
-    joined = _column(u8, starts, lengths)
-    ids = joined.decode("utf-8").split("\x00") if joined is not None else []
-    if len(ids) != len(starts):
-        ids = [bytes(data[a : a + b]).decode("utf-8") for a, b in zip(starts.tolist(), lengths.tolist())]
+def _ids(data: memoryview, u8: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+         fail: Callable[[], CorruptFileError]) -> list[str]:
+    try:
+        joined = _column(u8, starts, lengths)
+        ids = joined.decode("utf-8").split("\x00") if joined is not None else []
+        if len(ids) != len(starts):
+            ids = [bytes(data[a : a + b]).decode("utf-8") for a, b in zip(starts.tolist(), lengths.tolist())]
+    except UnicodeDecodeError:
+        raise fail() from None
     return ids
 
 
@@ -128,7 +133,10 @@ class Touch:
     def _value(self, section: _Section, k: int) -> tuple[np.ndarray | None, str | None, bytes]:
         f = section.fields[k].tolist()
         data = self._data
-        text = None if f[3] < 0 else bytes(data[f[2] : f[2] + f[3]]).decode("utf-8")
+        try:
+            text = None if f[3] < 0 else bytes(data[f[2] : f[2] + f[3]]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptFileError("an event holds a text that is not UTF-8") from None
         meta = bytes(data[f[4] : f[4] + f[5]])
         if section.rows_at < 0:
             return None, text, meta
@@ -148,27 +156,32 @@ def touched(kind: int, payload: bytes | memoryview, dim: int, what: str, offset:
     def fail() -> CorruptFileError:
         return CorruptFileError(f"{what}: event at offset {offset}: a length runs past its payload")
 
-    def count_at(p: int) -> int:
+    def count_at(p: int, min_size: int) -> int:
+        """The u32 count at ``p`` of entries of at least ``min_size`` bytes (checked against
+        what remains, so a damaged count never sizes an allocation)."""
         if p + 4 > len(data):
             raise fail()
-        return int.from_bytes(data[p : p + 4], "little")
+        n = int.from_bytes(data[p : p + 4], "little")
+        if n * min_size > len(data) - p - 4:
+            raise fail()
+        return n
 
     deleted: list[str] = []
     if kind in (events.RESTORE, events.RESTORE_PLAIN):
         pos = 8 + DIGEST_SIZE
     if kind != events.UPSERT:
-        n = count_at(pos)
+        n = count_at(pos, 4)
         f = np.empty((n, 2), dtype=np.int64)
         pos = _walk_ids(u8, pos + 4, n, f)
         if pos < 0:
             raise fail()
-        deleted = _ids(data, u8, f[:, 0], f[:, 1])
+        deleted = _ids(data, u8, f[:, 0], f[:, 1], fail)
     sections: list[tuple[list[str], _Section]] = []
     if kind != events.DELETE:
         for with_rows in (True, False):
             if not with_rows and kind not in (events.WRITE_PLAIN, events.RESTORE_PLAIN):
                 break
-            n = count_at(pos)
+            n = count_at(pos, 12)
             f = np.empty((n, 6), dtype=np.int64)
             pos = _walk_entries(u8, pos + 4, n, f)
             if pos < 0:
@@ -178,5 +191,5 @@ def touched(kind: int, payload: bytes | memoryview, dim: int, what: str, offset:
                 pos += n * dim * 4
                 if pos > len(data):
                     raise fail()
-            sections.append((_ids(data, u8, f[:, 0], f[:, 1]), _Section(f, rows_at)))
+            sections.append((_ids(data, u8, f[:, 0], f[:, 1], fail), _Section(f, rows_at)))
     return Touch(data, dim, deleted, sections)

@@ -11,6 +11,7 @@ and every node up to the root (:mod:`valori_store.spec.state_tree`).
 from __future__ import annotations
 
 import base64
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from valori_store.errors import InputError
-from valori_store.spec import state_tree
+from valori_store.spec import MAX_DIM, METRICS, get_metric, state_tree
 
 __all__ = ["PROOF_VERSION", "ProofCheck", "StateProof", "verify_proof"]
 
 PROOF_VERSION = 1
+#: The metric codes a state root can carry (one per metric of the spec).
+METRIC_CODES = frozenset(get_metric(name).code for name in METRICS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class StateProof:
             return cls(str(data["root"]), str(data["id"]), data["present"], int(data["metric_code"]),
                        int(data["dim"]), path, bucket, fields["text"], fields["metadata"], fields["vector"],
                        int(data.get("version", PROOF_VERSION)))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise InputError(f"not a valori state proof: {exc!r}") from None
 
     @classmethod
@@ -118,6 +121,10 @@ def verify_proof(root: str | bytes, proof: StateProof | Mapping[str, Any]) -> Pr
             return ProofCheck("invalid", p.id, f"proof version {p.version}; this valori-store checks {PROOF_VERSION}")
         if p.root != want.hex():
             return ProofCheck("invalid", p.id, "the proof is for another state root")
+        if p.metric_code not in METRIC_CODES or not 1 <= p.dim <= MAX_DIM:
+            return ProofCheck("invalid", p.id, f"metric code {p.metric_code} / dim {p.dim} out of range")
+        if any(not 0 <= c < 1 << 64 for c, _ in p.path):
+            return ProofCheck("invalid", p.id, "a record count in the proof's path is out of range")
         ref = state_tree.Proof(p.id, p.record(), p.metric_code, p.dim,
                                tuple(state_tree.PathStep(c, tuple(_bytes(x) for x in s)) for c, s in p.path),
                                tuple((_bytes(k), _bytes(v)) for k, v in p.bucket))
@@ -125,7 +132,7 @@ def verify_proof(root: str | bytes, proof: StateProof | Mapping[str, Any]) -> Pr
             return ProofCheck("invalid", p.id, "the proved vector does not have the state's dimension")
         if state_tree.proof_root(ref) != want:
             return ProofCheck("invalid", p.id, "the proof does not lead to the root (edited, or another state)")
-    except (ValueError, TypeError, UnicodeError) as exc:
+    except (ValueError, TypeError, UnicodeError, OverflowError, struct.error) as exc:
         return ProofCheck("invalid", getattr(p, "id", ""), f"malformed proof: {exc}")
     if p.present:
         return ProofCheck("present", p.id, "the record with exactly these bytes is in the state")

@@ -176,6 +176,12 @@ def _check_types(data: Mapping[str, Any]) -> None:
     for item in data["results"]:
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
             raise InputError("receipt results must be [id, raw] pairs of strings")
+    texts = [v for v in data.values() if isinstance(v, str)] + [x for item in data["results"] for x in item]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("a receipt field holds a lone surrogate (not UTF-8 text)") from None
 
 
 def make(query: Query, ranked: Sequence[tuple[str, int]], *, metric: str, state_digest: bytes, seq: int,
