@@ -24,12 +24,29 @@ MAX_FIELD_BYTES = (1 << 32) - 2
 MAX_DEPTH = 64
 
 
+#: Integers in metadata, note bodies and filters have at most this many decimal digits
+#: (Python's default int-to-str limit; fixed here so the accepted values never depend on a
+#: process's sys.set_int_max_str_digits setting).
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
+
+
+def check_int(value: int, path: str) -> None:
+    """MetadataError for an integer of more than MAX_INT_DIGITS decimal digits."""
+    if value.bit_length() > 14000 and abs(value) >= _INT_LIMIT:
+        raise MetadataError(f"metadata value at {path} is an integer of more than {MAX_INT_DIGITS} digits")
+
+
 def _check_json(value: Any, path: str, depth: int = 0) -> None:
-    """Raise MetadataError unless ``value`` is JSON-native (exact types, finite floats)."""
+    """Raise MetadataError unless ``value`` is JSON-native (exact types, finite floats,
+    integers of at most MAX_INT_DIGITS digits)."""
     if depth > MAX_DEPTH:
         raise MetadataError(f"metadata at {path} is nested more than {MAX_DEPTH} levels deep (a cycle?)")
     t = type(value)
-    if value is None or t is str or t is bool or t is int:
+    if t is int:
+        check_int(value, path)
+        return
+    if value is None or t is str or t is bool:
         return
     if t is float:
         if not math.isfinite(value):
@@ -76,6 +93,23 @@ def _make_flat_encoder() -> tuple[Callable[[dict[str, Any], int], Any], Callable
 _FLAT_CHUNKS, _FLAT_ENCODE = _make_flat_encoder()
 
 
+def _flat_encode_checked(metadata: dict[str, Any], position: int) -> str:
+    """The flat encoder's text, with the integer limit enforced (an encoding longer than
+    MAX_INT_DIGITS is checked value by value; the encoder itself may refuse first)."""
+    try:
+        text = _FLAT_ENCODE(metadata)
+    except ValueError:
+        text = None
+    if text is None or len(text) > MAX_INT_DIGITS:
+        try:
+            _check_json(metadata, "$")
+        except MetadataError as exc:
+            raise MetadataError(f"metadata #{position}: {exc}") from None
+        if text is None:
+            raise MetadataError(f"metadata #{position} cannot be encoded as JSON")
+    return text
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical UTF-8 JSON bytes of a JSON-native value (validated first)."""
     _check_json(value, "$")
@@ -111,7 +145,7 @@ def canonical_metadata(metadata: Any, position: int) -> bytes:
     if metadata is None:
         return b"{}"
     if type(metadata) is dict and _flat_and_plain(metadata):
-        out = _utf8(_FLAT_ENCODE(metadata), f"metadata #{position}")
+        out = _utf8(_flat_encode_checked(metadata, position), f"metadata #{position}")
         if len(out) > MAX_FIELD_BYTES:
             raise MetadataError(f"metadata #{position} is larger than 4 GiB encoded")
         return out
@@ -144,10 +178,10 @@ def canonical_metadata_batch(metadatas: Sequence[Any]) -> list[bytes]:
     if _all_flat(batch):
         try:
             out = list(map(str.encode, map("".join, map(_FLAT_CHUNKS, batch, repeat(0)))))
-        except (ValueError, UnicodeEncodeError):  # NaN/inf (allow_nan=False), lone surrogates
+        except (ValueError, UnicodeEncodeError):  # NaN/inf, too long integers, lone surrogates
             pass
         else:
-            if not out or max(map(len, out)) <= MAX_FIELD_BYTES:
+            if not out or max(map(len, out)) <= MAX_INT_DIGITS:  # longer ones: checked one by one
                 return out
     return _metadata_one_by_one(batch)
 
@@ -164,7 +198,6 @@ def _all_flat(batch: list[Any]) -> bool:
 def _metadata_one_by_one(metadatas: list[Any]) -> list[bytes]:
     out: list[bytes] = []
     add = out.append
-    encode = _FLAT_ENCODE
     scalars = _SCALARS
     for k, m in enumerate(metadatas):
         if type(m) is dict:
@@ -174,7 +207,7 @@ def _metadata_one_by_one(metadatas: list[Any]) -> list[bytes]:
                     add(canonical_metadata(m, k))
                     break
             else:
-                data = _utf8(encode(m), f"metadata #{k}")
+                data = _utf8(_flat_encode_checked(m, k), f"metadata #{k}")
                 if len(data) > MAX_FIELD_BYTES:
                     raise MetadataError(f"metadata #{k} is larger than 4 GiB encoded")
                 add(data)

@@ -22,7 +22,7 @@ from valori_store.format.binary import Reader, blob, opt_str, u32, u64
 from valori_store.format.canonical import is_canonical_metadata
 from valori_store.format.records_block import PackedRecords
 from valori_store.format.snapshot import DIGEST_SIZE, FORMAT_TREE, FORMAT_VERSION
-from valori_store.spec import MAX_DIM, METRICS, SPEC_VERSION
+from valori_store.spec import MAX_DIM, MAX_ID_BYTES, METRICS, SPEC_VERSION
 
 CREATE, UPSERT, DELETE, CHECKPOINT, RESTORE, NOTE, WRITE, WRITE_PLAIN, RESTORE_PLAIN, BASE = range(10)
 NAMES = {
@@ -224,7 +224,7 @@ def encode(ev: Event) -> bytes:
 
 
 def _read_records(r: Reader) -> tuple[list[str], list[str | None], list[bytes], PackedRecords]:
-    count = r.u32()
+    count = r.count(12)  # u32 id length, u32 text length, u32 metadata length at least
     ids, texts, metas = [], [], []
     start = r.pos
     offsets = np.zeros(count + 1, dtype=np.int64)
@@ -252,7 +252,7 @@ def _read_plain(r: Reader) -> Plain:
 
 
 def _read_ids(r: Reader) -> list[str]:
-    return [r.text() for _ in range(r.u32())]
+    return [r.text() for _ in range(r.count(4))]
 
 
 def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: int) -> Event:
@@ -286,7 +286,7 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
         d, m, spec = r.u32(), r.u8(), r.u16()
         chain, root = bytes(r.take(DIGEST_SIZE)), bytes(r.take(DIGEST_SIZE))
         folded: list[tuple[int, int, bytes]] = []
-        for _ in range(r.u32()):
+        for _ in range(r.count(13)):
             seq, fkind, fpayload = r.u64(), r.u8(), bytes(r.blob())
             if fkind not in (CHECKPOINT, NOTE):
                 raise r.fail(f"a base event folds an event of kind {fkind}")
@@ -310,4 +310,31 @@ def decode(kind: int, payload: bytes | memoryview, dim: int, what: str, offset: 
     else:
         raise r.fail(f"unknown event type {kind}")
     r.end()
+    _check_record_ids(ev, r)
     return ev
+
+
+def _check_record_ids(ev: Event, r: Reader) -> None:
+    """The id rules writers enforce, enforced on what is read back (a crafted frame with
+    valid checksums must not build a state no writer can): ids non-empty, at most
+    MAX_ID_BYTES, unique within a section, none both with and without a vector."""
+    if isinstance(ev, Upsert):
+        sections = [ev.ids]
+    elif isinstance(ev, Delete):
+        sections = [ev.ids]
+    elif isinstance(ev, (Write, Restore)):
+        sections = [ev.deletes, ev.upsert.ids + ev.plain.ids]
+    else:
+        return
+    for ids in sections:
+        if len(set(ids)) != len(ids):
+            raise r.fail("an id appears twice in one event")
+        if not ids:
+            continue
+        lengths = list(map(len, ids))
+        if min(lengths) == 0:
+            raise r.fail("an empty id")
+        if max(lengths) * 4 > MAX_ID_BYTES:  # a str of n characters has at most 4n UTF-8 bytes
+            size = max(len(rid.encode("utf-8")) for rid in ids)
+            if size > MAX_ID_BYTES:
+                raise r.fail(f"an id of {size} bytes (ids are 1 to {MAX_ID_BYTES} bytes)")

@@ -147,3 +147,11 @@ def decode(data: bytes, what: str) -> Image:
     snap = r.take(r.u64())
     r.end()
     return Image(seq, log_end, chain, cps, snapshot.decode(snap, what))
+
+
+def seq_of(data: bytes) -> int | None:
+    """The event seq an image claims (both versions: the u64 at offset 16), unchecked; None
+    when ``data`` is too short to hold one."""
+    if len(data) < 24 or data[:8] != MAGIC:
+        return None
+    return int.from_bytes(data[16:24], "little")

@@ -22,22 +22,24 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from valori_store.errors import InputError, MetadataError, NotFoundError
+from valori_store.errors import InputError, MetadataError, NotFoundError, ValoriError
 from valori_store.format.canonical import canonical_json
 from valori_store.history.receipt_check import ReceiptCheck, verify_receipts
 from valori_store.query.receipt import Receipt, record_receipts
 from valori_store.records import Checkpoint
+from valori_store.state.validate import check_name_text
 
 if TYPE_CHECKING:
     from valori_store.store.facade import Store
 
-__all__ = ["Session", "SessionInfo", "Turn", "TurnCheck", "START", "TURN"]
+__all__ = ["Session", "SessionInfo", "SessionNoteWarning", "Turn", "TurnCheck", "START", "TURN"]
 
 START = "session.start"
 TURN = "session.turn"
@@ -120,12 +122,57 @@ def _index(store: Store) -> tuple[dict[str, dict[str, Any]], dict[str, list[tupl
         idx = _INDEXES.setdefault(store, _Index())
         for note in store.notes(after=idx.last_seq):
             body = note.body
-            if note.topic == START:
+            problem = _malformed(note.topic, body, idx.starts) if note.topic in (START, TURN) else None
+            if problem is not None:
+                warnings.warn(f"session note at event {note.seq} ignored: {problem}", SessionNoteWarning,
+                              stacklevel=3)
+            elif note.topic == START:
                 idx.starts.setdefault(body["name"], {**body, "seq": note.seq})
             elif note.topic == TURN:
                 idx.turns.setdefault(body["session"], []).append((note.seq, body))
             idx.last_seq = note.seq
         return dict(idx.starts), {k: list(v) for k, v in idx.turns.items()}
+
+
+class SessionNoteWarning(UserWarning):
+    """A ``session.start`` / ``session.turn`` note that is not one sessions write (e.g. made
+    with ``annotate`` by hand or crafted into a log): it is ignored."""
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _malformed(topic: str, body: Any, starts: dict[str, dict[str, Any]]) -> str | None:
+    """Why a session note cannot be used, or None (checked once, when it is indexed)."""
+    if not isinstance(body, dict):
+        return "its body is not an object"
+    if topic == START:
+        name, parent, from_turn = body.get("name"), body.get("parent"), body.get("from_turn")
+        if type(name) is not str or not _NAME.fullmatch(name):
+            return "no valid session name"
+        if parent is None:
+            return None if from_turn is None else "from_turn without a parent"
+        if type(parent) is not str or parent not in starts or not _is_int(from_turn):
+            return "its parent is not an earlier session or from_turn is not a count"
+        return None
+    if type(body.get("session")) is not str or body["session"] not in starts:
+        return "its session was never started"
+    if not (_is_int(body.get("number")) and _is_int(body.get("seq"))):
+        return "number and seq must be counts"
+    h = body.get("state_hash")
+    if type(h) is not str or not re.fullmatch(r"[0-9a-f]{64}", h):
+        return "state_hash is not 64 hex digits"
+    if body.get("label") is not None and type(body["label"]) is not str:
+        return "label is not a string"
+    if not isinstance(body.get("meta", {}), dict) or not isinstance(body.get("receipts", []), list):
+        return "meta must be an object and receipts a list"
+    try:
+        for r in body.get("receipts", []):
+            Receipt.from_dict(r)
+    except (ValoriError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        return f"a receipt in it does not parse ({exc})"
+    return None
 
 
 def _turn_count(name: str, starts: dict[str, dict[str, Any]],
@@ -185,19 +232,26 @@ class Session:
     def mark_turn(self, receipts: Sequence[Receipt] = (), label: str | None = None,
                   meta: Mapping[str, Any] | None = None) -> Turn:
         """Record a turn now: a checkpoint of the current state plus ``receipts`` and ``meta``."""
+        # everything is checked before the turn's checkpoint is logged: a call that raises changes nothing
+        if meta is not None and not isinstance(meta, Mapping):
+            raise InputError(f"turn meta must be a dict, got {type(meta).__name__}")
         meta_dict = dict(meta or {})
         try:
             canonical_json(meta_dict)
         except MetadataError as exc:
             raise InputError(f"turn meta must be JSON: {exc}") from None
+        if isinstance(receipts, (str, bytes, Mapping)) or not isinstance(receipts, Iterable):
+            raise InputError(f"receipts must be a list of receipts, got {type(receipts).__name__}")
+        coerced = [Receipt.coerce(r) for r in receipts]
+        if label is not None:
+            check_name_text(label, "a turn label")
         starts, own = _index(self.store)
         number = _turn_count(self.name, starts, own) + 1
         cp = self.store.checkpoint(label if label is not None else f"{self.name}#{number}")
         body = {"session": self.name, "number": number, "seq": cp.seq, "state_hash": cp.state_hash,
-                "label": cp.label, "meta": meta_dict, "receipts": [Receipt.coerce(r).to_dict() for r in receipts]}
+                "label": cp.label, "meta": meta_dict, "receipts": [r.to_dict() for r in coerced]}
         note_seq = self.store.annotate(TURN, body)
-        return Turn(self.name, number, cp.seq, cp.state_hash, cp.label, meta_dict,
-                    [Receipt.coerce(r) for r in receipts], note_seq)
+        return Turn(self.name, number, cp.seq, cp.state_hash, cp.label, meta_dict, coerced, note_seq)
 
     @contextmanager
     def turn(self, label: str | None = None, meta: Mapping[str, Any] | None = None) -> Iterator[list[Receipt]]:

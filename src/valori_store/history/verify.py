@@ -142,10 +142,12 @@ def verify_directory(root: Path, on_event: Callable[[Frame], None] | None = None
     wanted = {m.seq for m in page_store.manifests(root)}
     roots: dict[int, str] = {}
     result = None
+    last_seq = -1
     try:
         for frame, _, result in machine.walk(data, str(log_path), check_digests=True, base=base_loader(root)):
             if on_event is not None:
                 on_event(frame)
+            last_seq = frame.seq
             if frame.seq in wanted:
                 roots[frame.seq] = result.table.state_hash()
     except CorruptFileError as exc:
@@ -155,22 +157,39 @@ def verify_directory(root: Path, on_event: Callable[[Frame], None] | None = None
     assert result is not None
     fill_report(report, result)
     check_images(root, report, {cp.seq: cp.state_hash for cp in result.checkpoints}, roots, result.metric,
-                 result.base_seq)
+                 result.base_seq, last_seq)
     return report, result
 
 
 def check_images(root: Path, report: VerifyReport, digests: dict[int, str], roots: dict[int, str] | None = None,
-                 metric: str = "cosine", base_seq: int = 0) -> None:
+                 metric: str = "cosine", base_seq: int = 0, last_seq: int | None = None) -> None:
     """Every image must decode and match the log: a version-1 image the checkpoint digest
-    recorded at its seq; a version-2 image (every page checked) the replayed state there."""
+    recorded at its seq; a version-2 image (every page checked) the replayed state there.
+
+    A live store keeps writing while this runs: images of events after ``last_seq`` (the
+    end of the log that was replayed) are skipped and counted in a note, and images removed
+    by retention while being read are skipped."""
+    later = 0
     for path in layout.image_files(root):
         try:
             data = path.read_bytes()
+            seq = images.seq_of(data)
+            if last_seq is not None and seq is not None and seq > last_seq:
+                later += 1
+                continue
             if images.version_of(data) == 2:
+                if roots is not None and last_seq is not None and seq not in roots and seq is not None \
+                        and seq >= base_seq:
+                    later += 1  # written after the replay's list of images was taken
+                    continue
                 _check_manifest(root, path, data, report, roots or {}, metric, base_seq)
                 continue
             img = images.decode(data, str(path))
+        except FileNotFoundError:
+            continue  # pruned by the writer since it was listed
         except CorruptFileError as exc:
+            if not path.exists():
+                continue  # pruned while its pages were read
             report.warnings.append(f"{exc} (recovery skips it; restore replays the log instead)")
             continue
         if path.name != layout.image_path(root, img.seq).name:
@@ -183,6 +202,9 @@ def check_images(root: Path, report: VerifyReport, digests: dict[int, str], root
             report.ok = False
             report.problems.append(f"{path.name}: its state does not match checkpoint {img.seq} in the log")
         report.images_checked += 1
+    if later:
+        report.warnings.append(f"{later} image(s) written while this ran (the log was read up to event "
+                               f"{last_seq}); not checked")
 
 
 def _check_manifest(root: Path, path: Path, data: bytes, report: VerifyReport, roots: dict[int, str],

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from valori_store.errors import FilterError
+from valori_store.format.canonical import MAX_INT_DIGITS
 
 __all__ = ["FIELD_OPERATORS", "ID_OPERATOR", "LOGICAL_OPERATORS", "MAX_DEPTH", "ORDERING", "canonical_bytes",
            "normalise"]
@@ -218,7 +219,10 @@ def _norm_json(value: Any, path: _Path, depth: int) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return int(value)
+        value = int(value)
+        if value.bit_length() > 14000 and abs(value) >= 10**MAX_INT_DIGITS:
+            raise _fail(path, f"integers have at most {MAX_INT_DIGITS} digits")
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _fail(path, f"{value!r} is not allowed (NaN and infinities are not JSON); use a finite number")

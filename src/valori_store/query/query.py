@@ -32,10 +32,16 @@ __all__ = ["MODES", "Query", "Ranking", "check_k", "hits", "parse_queries"]
 MODES = ("search", "mmr")
 
 
+#: The largest k a query accepts (it is recorded in receipts; results never exceed the rows).
+MAX_K = 2**63 - 1
+
+
 def check_k(k: Any, name: str = "k") -> int:
     """``k`` as an int >= 0, else InputError."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise InputError(f"{name} must be a non-negative int, got {k!r}")
+    if k > MAX_K:
+        raise InputError(f"{name} must be at most 2**63 - 1, got a {int(k).bit_length()}-bit int")
     return int(k)
 
 

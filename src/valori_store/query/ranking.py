@@ -89,6 +89,7 @@ def search_one(table: RecordTable, query: np.ndarray, k: int, allowed: np.ndarra
     allowed = searchable(table, allowed)
     if n == 0 or k == 0:
         return []
+    k = min(k, n)  # no more hits than rows (and no allocation sized by a huge k)
     limit = metric.row_limit(table.dim, _query_maxabs(metric, query))
     if table.rowmax_bound <= limit:  # every row proven at once (always, under cosine)
         unsafe = None
@@ -118,6 +119,7 @@ def search_many(table: RecordTable, queries: np.ndarray, k: int, allowed: np.nda
     n, metric = table.n, table.metric
     if n == 0 or k == 0:
         return [[] for _ in range(len(queries))]
+    k = min(k, n)
     qmax = int(np.abs(queries.astype(np.int64)).max()) if queries.size else 0
     proven = metric.fits_int64(table.dim, qmax, table.rowmax_bound)  # cheap; exact check if not
     if not proven and not metric.fits_int64(table.dim, qmax, table.maxabs()):

@@ -24,6 +24,7 @@ from valori_store.spec.metrics import (
 )
 from valori_store.spec.numbers import (
     MAX_DIM,
+    MAX_ID_BYTES,
     NORM_BITS,
     Q_MAX,
     Q_MIN,
@@ -39,7 +40,7 @@ from valori_store.spec.numbers import (
 from valori_store.spec.order import id_key, sort_key, top_k
 
 __all__ = [
-    "INT64_MAX", "MAX_DIM", "METRICS", "NORM_BITS", "Q_MAX", "Q_MIN", "REGISTRY", "SCALE", "SPEC_VERSION", "SPEC_VERSIONS",
+    "INT64_MAX", "MAX_DIM", "MAX_ID_BYTES", "METRICS", "NORM_BITS", "Q_MAX", "Q_MIN", "REGISTRY", "SCALE", "SPEC_VERSION", "SPEC_VERSIONS",
     "Metric", "check_dim", "check_metric", "get_metric", "id_key", "normalize", "normalize_row", "quantize",
     "rank_key", "raw_score", "reported_score", "sort_key", "to_float64_matrix", "top_k",
 ]

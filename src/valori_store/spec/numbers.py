@@ -10,7 +10,9 @@ Numbers (the same in spec versions 1 and 2)
   ``[-32768, 32768 - 2**-16]``. Input is converted to float64 first (exact for Python
   floats and ints up to 2**53, numpy float16/32/64 and ints), NaN and +-inf are rejected,
   the multiplication by 65536 is exact, ``rint`` rounds half to even (IEEE exact on every
-  platform), and values outside int32 are rejected (never saturated).
+  platform), and values outside int32 are rejected (never saturated). Floats wider than
+  float64 (``np.longdouble``) are not rounded to float64 first: ``rint(v * 2**16)`` is
+  taken in their own precision (exact product, half to even), so they round once too.
 * **Cosine normalisation** (at ingest and for queries), a pure integer function of ``q``:
 
   1. ``m = max|q_i|``; ``m == 0`` is rejected (zero vector).
@@ -48,6 +50,8 @@ Q_MIN = -(1 << 31)
 Q_MAX = (1 << 31) - 1
 #: Largest supported dimension (keeps cosine sums of squares below 2**62).
 MAX_DIM = 1 << 16
+#: Longest record id, in UTF-8 bytes (ids are non-empty).
+MAX_ID_BYTES = 4096
 #: Bits kept by the cosine rescaling step.
 NORM_BITS = 23
 def check_dim(dim: Any) -> int:
@@ -96,7 +100,36 @@ def to_float64_matrix(vectors: Any, dim: int) -> np.ndarray:
                 f"value {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside "
                 f"the Q16.16 range [-32768, 32768)"
             )
+    elif np.finfo(arr.dtype).nmant > 52:  # long double: wider than float64 on x86-64 and aarch64
+        arr = _exact_wide_floats(arr)
     return arr
+
+
+def _exact_wide_floats(x: np.ndarray) -> np.ndarray:
+    """float64 values that quantize exactly like the wider floats ``x`` (np.longdouble).
+
+    Rounding ``x`` to float64 first and then ``x * 2**16`` to an integer would round twice
+    (a value just above a half-way point can land on it, then go to even). So the spec's
+    rounding is applied in ``x``'s own precision: ``q = rint(x * 2**16)`` (the product is
+    exact, rint rounds half to even), after the NaN/inf and range checks; ``q / 2**16`` is
+    then exact in float64 (``|q| < 2**31``) and quantizes back to ``q``.
+    """
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise VectorError(
+            f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is not finite; "
+            f"NaN and infinity cannot be stored"
+        )
+    scaled = np.rint(x * x.dtype.type(SCALE))
+    out_of_range = (scaled < Q_MIN) | (scaled > Q_MAX)
+    if out_of_range.any():
+        bad = np.argwhere(out_of_range)[0]
+        raise RangeError(
+            f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside the "
+            f"Q16.16 range [-32768, 32768 - 2**-16]; scale your vectors down"
+        )
+    return scaled.astype(np.float64) / float(SCALE)
 
 
 def quantize(vectors: Any, dim: int) -> np.ndarray:

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from valori_store.errors import IdError, InputError, MetadataError
+from valori_store.spec.numbers import MAX_ID_BYTES
 
-#: Longest id, in UTF-8 bytes.
-MAX_ID_BYTES = 4096
+__all__ = ["MAX_ID_BYTES", "MAX_NAME_BYTES", "check_id", "check_id_list", "check_ids", "check_name_text", "check_text"]
 
 
 def check_text(text: Any, position: int) -> str | None:
@@ -62,3 +62,20 @@ def check_id_list(ids: Any, what: str = "ids") -> list[str]:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
         raise InputError(f"{what} must be a list of str, got {type(ids).__name__}")
     return check_ids(list(ids))
+
+
+#: Longest checkpoint label or note topic, in UTF-8 bytes.
+MAX_NAME_BYTES = 4096
+
+
+def check_name_text(text: Any, what: str) -> str:
+    """A checkpoint label or note topic: a str of valid Unicode, at most MAX_NAME_BYTES."""
+    if type(text) is not str:
+        raise InputError(f"{what} must be a str, got {type(text).__name__}")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InputError(f"{what} {text!r} is not valid Unicode (lone surrogate?)") from None
+    if size > MAX_NAME_BYTES:
+        raise InputError(f"{what} is {size} bytes long; the limit is {MAX_NAME_BYTES}")
+    return text

@@ -169,22 +169,39 @@ def shape_of(kind: int, payload: Any, what: str, offset: int) -> events.Create:
 
 def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) -> Recovered:
     """Head state from checked ``frames``: the newest image consistent with them, then the
-    events after it (checkpoints and notes are collected from every frame)."""
-    table, first = None, 1
+    events after it (checkpoints and notes are collected from every frame). An image whose
+    root is not the one the log records (at its own checkpoint or base, or at a later
+    checkpoint once the frames after it are applied) is skipped with a RecoveryWarning."""
+    skip: set[int] = set()
+    while True:
+        try:
+            return _rebuild(root, frames, shape, what, skip)
+        except _ImageDisagrees as exc:
+            warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=3)
+            skip.add(exc.seq)
+
+
+def _rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str, skip: set[int]) -> Recovered:
+    table, first, manifest = None, 1, None
     base_seq = frames[0].seq if frames else 0
     if shape.spec >= 2:
         damaged: list[str] = []
         found = page_store.manifests(root, damaged)
-        for problem in damaged:
-            warnings.warn(f"skipping unusable image: {problem}", RecoveryWarning, stacklevel=3)
-        for manifest in reversed(found):
-            i = manifest.seq - base_seq
-            if 0 <= i < len(frames) and frames[i].end == manifest.log_end and frames[i].chain == manifest.chain:
+        if not skip:
+            for problem in damaged:
+                warnings.warn(f"skipping unusable image: {problem}", RecoveryWarning, stacklevel=4)
+        for candidate in reversed(found):
+            i = candidate.seq - base_seq
+            if candidate.seq in skip:
+                continue
+            if 0 <= i < len(frames) and frames[i].end == candidate.log_end and frames[i].chain == candidate.chain:
                 try:
-                    table, first = page_store.load_image(root, manifest, shape.metric), manifest.seq + 1
+                    table, first = page_store.load_image(root, candidate, shape.metric), candidate.seq + 1
+                    manifest = candidate
                     break
                 except CorruptFileError as exc:
-                    warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=3)
+                    warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=4)
+                    skip.add(candidate.seq)
     else:
         img = usable_image(root, frames)
         if img is not None:
@@ -198,6 +215,8 @@ def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) ->
         if table is None:
             raise CorruptFileError(f"{what}: the log was compacted at event {base_seq} but its base image is missing "
                                    f"or damaged")
+        if manifest is not None and manifest.seq == base_seq:
+            _check_root(table, base.root, manifest, base_seq)
     if table is None:
         table = RecordTable(shape.dim, shape.metric, shape.spec)
     for frame in frames[1:]:
@@ -209,6 +228,8 @@ def rebuild(root: Path, frames: list[Frame], shape: events.Create, what: str) ->
         if frame.seq >= first:
             machine.apply(table, ev)
         if isinstance(ev, events.CheckpointMark):
+            if manifest is not None and frame.seq >= manifest.seq:
+                _check_root(table, ev.digest, manifest, frame.seq)
             cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
         elif isinstance(ev, events.Note):
             notes.append((frame.seq, ev))
@@ -321,10 +342,29 @@ def fast_recover(root: Path, fh: BinaryIO, what: str, durability: str) -> Recove
             except CorruptFileError as exc:
                 warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=4)
                 continue
-            return _from_image(root, fh, data, what, durability, shape, heads, manifest, table)
+            try:
+                return _from_image(root, fh, data, what, durability, shape, heads, manifest, table)
+            except _ImageDisagrees as exc:  # before anything was changed: try an older image
+                warnings.warn(f"skipping unusable image: {exc}", RecoveryWarning, stacklevel=4)
         return None
     finally:
         del data
+
+
+class _ImageDisagrees(CorruptFileError):
+    """An image whose state root is not the one the log records for its position (at the
+    image's checkpoint, or at a checkpoint after it once the log's tail is applied)."""
+
+    def __init__(self, message: str, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+def _check_root(table: RecordTable, expected: bytes, manifest: Any, seq: int) -> None:
+    if table.state_digest() != expected:
+        raise _ImageDisagrees(f"image {manifest.seq}: the state it gives at event {seq} has root "
+                              f"{table.state_digest().hex()[:16]}, the log records {expected.hex()[:16]}",
+                              manifest.seq)
 
 
 def _checked_payload(data: memoryview, what: str, seq: int, start: int, end: int) -> memoryview:
@@ -363,6 +403,11 @@ def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durabilit
             else:
                 assert isinstance(ev, events.Note)
                 notes.append((seq, ev))
+    # the image's root must be the log's at the image's checkpoint (or base), if any
+    if cps and cps[-1].seq == manifest.seq:
+        _check_root(table, bytes.fromhex(cps[-1].state_hash), manifest, manifest.seq)
+    elif manifest.seq == base_seq and heads[0][1] == events.BASE:
+        _check_root(table, base.root, manifest, manifest.seq)
     scan = scan_frames(data[manifest.log_end :], what, start=0, prev_chain=manifest.chain,
                        first_seq=manifest.seq + 1, base=manifest.log_end)
     for frame in scan.frames:  # every byte after the image, checked in full
@@ -371,6 +416,7 @@ def _from_image(root: Path, fh: BinaryIO, data: memoryview, what: str, durabilit
         ev = events.decode(frame.kind, frame.payload, shape.dim, what, frame.offset)
         machine.apply(table, ev)
         if isinstance(ev, events.CheckpointMark):
+            _check_root(table, ev.digest, manifest, frame.seq)
             cps.append(Checkpoint(frame.seq, ev.digest.hex(), ev.label))
         elif isinstance(ev, events.Note):
             notes.append((frame.seq, ev))

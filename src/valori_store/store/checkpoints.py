@@ -19,6 +19,7 @@ from valori_store.format import events
 from valori_store.records import Checkpoint
 from valori_store.state import machine
 from valori_store.state.table import RecordTable
+from valori_store.state.validate import check_name_text
 from valori_store.storage import page_store
 from valori_store.storage.image_files import RecoveryWarning, write_image
 from valori_store.storage.state_at import compacted_before
@@ -30,8 +31,8 @@ from valori_store.store.writes import commit
 
 def checkpoint(live: Live, label: str | None) -> Checkpoint:
     """Record the current state as a checkpoint event (and, durable, its image)."""
-    if label is not None and type(label) is not str:
-        raise InputError(f"label must be a str or None, got {type(label).__name__}")
+    if label is not None:
+        check_name_text(label, "a checkpoint label")
     with live.lock.write():
         live.check_open()
         digest = live.table.state_digest()

@@ -11,6 +11,7 @@ from valori_store.format import events
 from valori_store.format.canonical import canonical_json
 from valori_store.records import Annotation
 from valori_store.store.live import Live
+from valori_store.state.validate import check_name_text
 from valori_store.store.writes import commit
 
 
@@ -18,6 +19,7 @@ def annotate(live: Live, topic: str, body: Mapping[str, Any]) -> int:
     """Append a note event (``topic``: a non-empty str; ``body``: a JSON dict); returns its seq."""
     if type(topic) is not str or not topic:
         raise InputError(f"a note topic is a non-empty str, got {topic!r}")
+    check_name_text(topic, "a note topic")
     if not isinstance(body, Mapping):
         raise InputError(f"a note body is a dict, got {type(body).__name__}")
     ev = events.Note(topic, canonical_json(dict(body)))

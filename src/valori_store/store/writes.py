@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MappingView, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +41,18 @@ class Prepared:
     metas: list[bytes]
 
 
+def _check_ordered(name: str, values: Any) -> None:
+    """Reject sets: a set's order depends on PYTHONHASHSEED, so which vector got which id
+    would differ between processes (dict views keep insertion order and are fine)."""
+    if isinstance(values, AbstractSet) and not isinstance(values, MappingView):
+        raise InputError(f"{name} must be an ordered list (one entry per record, in order), not a "
+                         f"{type(values).__name__}: its order would change from one process to the next")
+
+
 def _check_lengths(name: str, values: Sequence[Any] | None, n: int, what: str = "vectors") -> None:
     if values is None:
         return
+    _check_ordered(name, values)
     if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
         raise InputError(f"{name} must be a list with one entry per {what[:-1]}, got {type(values).__name__}")
     if len(values) != n:
@@ -82,6 +92,7 @@ def prepare_upsert(live: Live, vectors: Any, ids: Sequence[str] | None, texts: S
 def prepare_plain(ids: Sequence[str], texts: Sequence[str | None] | None,
                   metadatas: Sequence[Mapping[str, Any] | None] | None) -> events.Plain:
     """Check records without vectors (ids are required; nothing changes)."""
+    _check_ordered("ids", ids)
     if ids is None or isinstance(ids, (str, bytes, Mapping)) or not hasattr(ids, "__len__"):
         raise InputError(f"records without vectors need ids: a list of str, got {type(ids).__name__}")
     given = check_ids(ids)
