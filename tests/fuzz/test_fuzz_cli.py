@@ -17,11 +17,16 @@ import tempfile
 from pathlib import Path
 
 from fuzz_support import cli_seed, copy_store, fuzz_settings, seeds, time_limit
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from valori_store.cli import main
 from valori_store.cli.common import INTERNAL, KINDS
+
+
+#: Damaged inputs are meant to be recovered from with a warning; only errors are checked here.
+pytestmark = pytest.mark.filterwarnings("ignore::valori_store.storage.image_files.RecoveryWarning")
 
 CODES = set(KINDS) - {INTERNAL} | {130}
 

@@ -22,6 +22,7 @@ from fuzz_support import (
     seeds,
     split_log,
 )
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,6 +31,10 @@ from valori_store import ValoriStore, open_readonly
 from valori_store.errors import CorruptFileError
 from valori_store.format import events, frames, images, pages, records_block, snapshot, touched
 from valori_store.storage import page_store
+
+
+#: Damaged inputs are meant to be recovered from with a warning; only errors are checked here.
+pytestmark = pytest.mark.filterwarnings("ignore::valori_store.storage.image_files.RecoveryWarning")
 
 V0_1 = Path(__file__).resolve().parents[1] / "fixtures" / "v0_1"
 

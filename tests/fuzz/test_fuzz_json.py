@@ -13,12 +13,17 @@ import json
 from typing import Any
 
 from fuzz_support import fuzz_settings, mutated, only_package_errors, seeds
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from valori_store import StateProof, open_readonly, verify_proof
 from valori_store.errors import InputError
 from valori_store.receipts import Receipt, ReceiptCheck, verify_receipt, verify_receipt_proofs, verify_receipts
+
+
+#: Damaged inputs are meant to be recovered from with a warning; only errors are checked here.
+pytestmark = pytest.mark.filterwarnings("ignore::valori_store.storage.image_files.RecoveryWarning")
 
 SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70)
            | st.floats(allow_nan=False) | st.text(max_size=20)

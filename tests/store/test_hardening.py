@@ -246,3 +246,79 @@ def test_verify_of_a_store_another_process_is_writing(tmp_path: Path) -> None:
         writer.wait(timeout=60)
     assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
     assert verify(path).ok
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 here")
+def test_long_doubles_round_once() -> None:
+    """2**-17 + 2**-70 is just above the half-way point between Q16.16 0 and 1: rounded to
+    float64 first it lands on the half-way point and goes to even (0); the spec rounds once (1)."""
+    x = np.longdouble(2) ** -17 + np.longdouble(2) ** -70
+    assert float(x) == 2.0 ** -17  # the double rounding this guards against
+    s = ValoriStore(dim=2, metric="dot")
+    s.upsert(np.array([[x, -x], [1, 1]], dtype=np.longdouble), ids=["a", "b"])
+    assert s.get(["a"])[0].vector.tolist() == [1, -1]
+    q = np.array([x, 1], dtype=np.longdouble)  # queries are converted by the same rule
+    assert s.search(q, k=2) == s.search([2.0 ** -16, 1.0], k=2)
+    with pytest.raises(ValoriError):
+        s.upsert(np.array([[np.longdouble("inf"), 0]], dtype=np.longdouble), ids=["c"])
+    assert len(s) == 2
+
+
+def test_threads_saving_one_path_never_share_a_temp_file(tmp_path: Path) -> None:
+    """Each save writes its own temp file: concurrent saves of one path all succeed and a
+    reader only ever sees a whole snapshot (the old or a new one)."""
+    import threading
+
+    target = tmp_path / "snap.vsnap"
+    stores = [ValoriStore(dim=4, metric="dot") for _ in range(3)]
+    for n, s in enumerate(stores):
+        s.upsert(np.arange(4 * 50 * (n + 1), dtype=np.float64).reshape(-1, 4) / 64, ids=[f"r{i}" for i in range(50 * (n + 1))])
+    stores[0].save(target)
+    hashes = {s.state_hash() for s in stores}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def saver(s: ValoriStore) -> None:
+        try:
+            for _ in range(40):
+                s.save(target)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    seen: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(ValoriStore.load(target).state_hash())
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=saver, args=(s,)) for s in stores]
+    r = threading.Thread(target=reader)
+    r.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    stop.set()
+    r.join(60)
+    assert not errors, errors[:3]
+    assert seen and set(seen) <= hashes
+    assert not [p for p in tmp_path.iterdir() if p.name != target.name]  # no temp file left
+
+
+def test_a_closed_durable_store_raises_closed_error_everywhere(tmp_path: Path) -> None:
+    s = ValoriStore.open(tmp_path / "d", dim=2, metric="dot")
+    s.upsert([[1, 2]], ids=["a"])
+    s.close()
+    from valori_store.errors import ClosedError
+
+    calls = [s.sync, s.verify, s.state_hash, s.checkpoint, lambda: s.search([1, 0], k=1),
+             lambda: s.get(["a"]), lambda: s.prove(["a"]), s.write_image, lambda: s.save(tmp_path / "x.vsnap"),
+             s.ids, s.history, s.notes, s.to_bytes, lambda: s.select(), s.read_log]
+    for call in calls:
+        with pytest.raises(ClosedError):
+            call()
+    assert not (tmp_path / "x.vsnap").exists()

@@ -107,30 +107,45 @@ def unpack_offsets(data: bytes | memoryview, count: int) -> np.ndarray:
 
 
 @njit(**SERIAL)
+def u32_le(data: np.ndarray, o: int) -> int:
+    """The little-endian u32 at ``data[o : o + 4]`` (the caller checked the bounds)."""
+    return int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
+
+
+@njit(**SERIAL)
+def entry_fields(data: np.ndarray, o: int, end: int, out: np.ndarray, i: int) -> int:
+    """The fields of the record entry at ``o`` into ``out[i]``: (id start, id length, text
+    start, text length or -1, metadata start, its length). Returns the entry's end, or -1
+    when a length runs past ``end``."""
+    if o + 4 > end:
+        return -1
+    n = u32_le(data, o)
+    out[i, 0], out[i, 1] = o + 4, n
+    o += 4 + n
+    if o + 4 > end:
+        return -1
+    t = u32_le(data, o)
+    if t == 0xFFFFFFFF:
+        out[i, 2], out[i, 3] = o + 4, -1
+        o += 4
+    else:
+        out[i, 2], out[i, 3] = o + 4, t
+        o += 4 + t
+    if o + 4 > end:
+        return -1
+    m = u32_le(data, o)
+    out[i, 4], out[i, 5] = o + 4, m
+    o += 4 + m
+    return o if o <= end else -1
+
+
+@njit(**SERIAL)
 def _fields(data: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> int:
-    """Per entry: (id start, id length, text start, text length or -1, metadata start, its
-    length) into ``out`` (n, 6); returns the first entry whose lengths do not fit, or -1."""
+    """Per entry: its fields (see :func:`entry_fields`) into ``out`` (n, 6); returns the
+    first entry whose lengths do not exactly fill ``data[offsets[i] : offsets[i + 1]]``, or -1."""
     for i in range(offsets.shape[0] - 1):
-        o, end = offsets[i], offsets[i + 1]
-        if end - o < 12 or end > data.shape[0]:
-            return i
-        n = int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
-        out[i, 0], out[i, 1] = o + 4, n
-        o += 4 + n
-        if o + 4 > end:
-            return i
-        t = int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
-        if t == 0xFFFFFFFF:
-            out[i, 2], out[i, 3] = o + 4, -1
-            o += 4
-        else:
-            out[i, 2], out[i, 3] = o + 4, t
-            o += 4 + t
-        if o + 4 > end:
-            return i
-        m = int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
-        out[i, 4], out[i, 5] = o + 4, m
-        if o + 4 + m != end:
+        end = offsets[i + 1]
+        if end > data.shape[0] or entry_fields(data, offsets[i], end, out, i) != end:
             return i
     return -1
 

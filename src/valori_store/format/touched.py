@@ -24,7 +24,7 @@ from numba import njit
 
 from valori_store.errors import CorruptFileError
 from valori_store.format import events
-from valori_store.format.records_block import _column
+from valori_store.format.records_block import _column, entry_fields, u32_le
 from valori_store.format.snapshot import DIGEST_SIZE
 from valori_store.kernels.options import SERIAL
 
@@ -35,37 +35,14 @@ WRITE_KINDS = (events.UPSERT, events.DELETE, events.WRITE, events.WRITE_PLAIN, e
 
 
 @njit(**SERIAL)
-def _u32(data: np.ndarray, o: int) -> int:
-    return int(data[o]) | (int(data[o + 1]) << 8) | (int(data[o + 2]) << 16) | (int(data[o + 3]) << 24)
-
-
-@njit(**SERIAL)
 def _walk_entries(data: np.ndarray, pos: int, count: int, out: np.ndarray) -> int:
     """Fields of ``count`` record entries from ``pos`` into ``out`` (count, 6): id start,
     id length, text start, text length or -1, metadata start, its length. Returns the end
     position, or -1 when a length runs past the data."""
     size = data.shape[0]
     for i in range(count):
-        if pos + 4 > size:
-            return -1
-        n = _u32(data, pos)
-        out[i, 0], out[i, 1] = pos + 4, n
-        pos += 4 + n
-        if pos + 4 > size:
-            return -1
-        t = _u32(data, pos)
-        if t == 0xFFFFFFFF:
-            out[i, 2], out[i, 3] = pos + 4, -1
-            pos += 4
-        else:
-            out[i, 2], out[i, 3] = pos + 4, t
-            pos += 4 + t
-        if pos + 4 > size:
-            return -1
-        m = _u32(data, pos)
-        out[i, 4], out[i, 5] = pos + 4, m
-        pos += 4 + m
-        if pos > size:
+        pos = entry_fields(data, pos, size, out, i)
+        if pos < 0:
             return -1
     return pos
 
@@ -77,7 +54,7 @@ def _walk_ids(data: np.ndarray, pos: int, count: int, out: np.ndarray) -> int:
     for i in range(count):
         if pos + 4 > size:
             return -1
-        n = _u32(data, pos)
+        n = u32_le(data, pos)
         out[i, 0], out[i, 1] = pos + 4, n
         pos += 4 + n
         if pos > size:

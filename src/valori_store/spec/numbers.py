@@ -114,6 +114,12 @@ def _exact_wide_floats(x: np.ndarray) -> np.ndarray:
     exact, rint rounds half to even), after the NaN/inf and range checks; ``q / 2**16`` is
     then exact in float64 (``|q| < 2**31``) and quantizes back to ``q``.
     """
+    return _scaled(x).astype(np.float64) / float(SCALE)
+
+
+def _scaled(x: np.ndarray) -> np.ndarray:
+    """``rint(x * 2**16)`` in ``x``'s own float precision (exact product, half to even);
+    VectorError for NaN/inf, RangeError outside int32, naming the first offending index."""
     finite = np.isfinite(x)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
@@ -129,7 +135,7 @@ def _exact_wide_floats(x: np.ndarray) -> np.ndarray:
             f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside the "
             f"Q16.16 range [-32768, 32768 - 2**-16]; scale your vectors down"
         )
-    return scaled.astype(np.float64) / float(SCALE)
+    return scaled
 
 
 def quantize(vectors: Any, dim: int) -> np.ndarray:
@@ -138,23 +144,7 @@ def quantize(vectors: Any, dim: int) -> np.ndarray:
     ``q = rint(float64(v) * 65536)``, round half to even. NaN/inf raise VectorError;
     values outside int32 raise RangeError naming the first offending (row, column).
     """
-    x = to_float64_matrix(vectors, dim).astype(np.float64)
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = np.argwhere(~finite)[0]
-        raise VectorError(
-            f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is not finite; "
-            f"NaN and infinity cannot be stored"
-        )
-    scaled = np.rint(x * float(SCALE))
-    out_of_range = (scaled < Q_MIN) | (scaled > Q_MAX)
-    if out_of_range.any():
-        bad = np.argwhere(out_of_range)[0]
-        raise RangeError(
-            f"value {x[tuple(bad)]} at index {tuple(int(i) for i in bad)} is outside the "
-            f"Q16.16 range [-32768, 32768 - 2**-16]; scale your vectors down"
-        )
-    return scaled.astype(np.int32)
+    return _scaled(to_float64_matrix(vectors, dim).astype(np.float64)).astype(np.int32)
 
 
 def _sign(v: int) -> int:

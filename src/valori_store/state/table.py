@@ -216,13 +216,7 @@ class RecordTable:
         if n == 0:
             return
         self.reserve(base + n)
-        self._digest = None
-        self.row_of.update(zip(ids, range(base, base + n)))
-        self.ids.extend(ids)
-        self.texts.extend(texts)
-        self.metas.extend(metas)
-        self._meta_dicts.extend([None] * n)
-        self.n = base + n
+        self._extend_columns(ids, texts, metas)
         if rows is not None:
             self.matrix[base : self.n] = rows
         self.rowmax[base : self.n] = rows_maxabs(self.matrix[base : self.n]) if rowmax is None else rowmax
@@ -231,6 +225,18 @@ class RecordTable:
         self._raise_bound(base, self.n)
         if self.tree is not None:
             self.tree.set_rows(base, keys, leaves)
+
+    def _extend_columns(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes]) -> None:
+        """Append new records' ids, texts and metadata after row ``n`` (their rows are the
+        caller's) and advance ``n``."""
+        base = self.n
+        self._digest = None
+        self.row_of.update(zip(ids, range(base, base + len(ids))))
+        self.ids.extend(ids)
+        self.texts.extend(texts)
+        self.metas.extend(metas)
+        self._meta_dicts.extend([None] * len(ids))
+        self.n = base + len(ids)
 
     def append_written(self, ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[bytes],
                        packed: PackedRecords | None = None,
@@ -244,13 +250,7 @@ class RecordTable:
         n, base = len(ids), self.n
         if base + n > self._rows.capacity:
             raise ValueError("append_written past the reserved rows")  # a caller bug, not input
-        self._digest = None
-        self.row_of.update(zip(ids, range(base, base + n)))
-        self.ids.extend(ids)
-        self.texts.extend(texts)
-        self.metas.extend(metas)
-        self._meta_dicts.extend([None] * n)
-        self.n = base + n
+        self._extend_columns(ids, texts, metas)
         self._raise_bound(base, self.n)
         if self.tree is not None and digests is not None:
             assert packed is not None

@@ -268,41 +268,32 @@ def write_all(fh: Any, data: Any, what: str) -> None:
 # ---------------------------------------------------------------------------- the rest
 
 
-def fsync(fd: int, what: str) -> None:
+def _os_call(kind: str, what: str, doing: str, call: Any, *args: Any) -> Any:
+    """``call(*args)`` (an :mod:`os` function, looked up by the caller at call time) with
+    the fault check of ``kind`` first; an OSError becomes StorageError saying ``doing``."""
     try:
         if _active is not None:
-            _check("fsync", what)
-        os.fsync(fd)
+            _check(kind, what)
+        return call(*args)
     except OSError as exc:
-        raise storage_error(exc, f"fsync of {what}") from exc
+        raise storage_error(exc, doing) from exc
+
+
+def fsync(fd: int, what: str) -> None:
+    _os_call("fsync", what, f"fsync of {what}", os.fsync, fd)
 
 
 def fdatasync(fd: int, what: str) -> None:
-    try:
-        if _active is not None:
-            _check("fdatasync", what)
-        getattr(os, "fdatasync", os.fsync)(fd)
-    except OSError as exc:
-        raise storage_error(exc, f"fdatasync of {what}") from exc
+    _os_call("fdatasync", what, f"fdatasync of {what}", getattr(os, "fdatasync", os.fsync), fd)
 
 
 def ftruncate(fd: int, size: int, what: str) -> None:
-    try:
-        if _active is not None:
-            _check("truncate", what)
-        os.ftruncate(fd, size)
-    except OSError as exc:
-        raise storage_error(exc, f"truncating {what} to {size} bytes") from exc
+    _os_call("truncate", what, f"truncating {what} to {size} bytes", os.ftruncate, fd, size)
 
 
 def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     """``os.replace`` (an atomic rename)."""
-    try:
-        if _active is not None:
-            _check("replace", str(dst))
-        os.replace(src, dst)
-    except OSError as exc:
-        raise storage_error(exc, f"renaming {os.fspath(src)} to {os.fspath(dst)}") from exc
+    _os_call("replace", str(dst), f"renaming {os.fspath(src)} to {os.fspath(dst)}", os.replace, src, dst)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

@@ -308,12 +308,14 @@ class Store:
         ``spec=1`` gives valori-store 0.1's hash of the same content (SHA-256 of its
         snapshot); a store made by 0.1 uses that one by default."""
         with self._live.lock.read():
+            self._live.check_open()
             return self._live.table.state_digest(_check_spec(spec)).hex()
 
     def to_bytes(self, spec: int | None = None) -> bytes:
         """Canonical snapshot bytes (docs/format.md), holding the state root; ``spec=1``
         writes the 0.1 format instead (readable by valori-store 0.1)."""
         with self._live.lock.read():
+            self._live.check_open()
             return self._live.table.snapshot_bytes(_check_spec(spec))
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -346,6 +348,7 @@ class Store:
     def history(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first (restores never erase any)."""
         with self._live.lock.read():
+            self._live.check_open()
             return list(self._live.checkpoints)
 
     def restore(self, target: Checkpoint | str | int) -> Checkpoint:
@@ -388,11 +391,12 @@ class Store:
 
     def write_image(self) -> None:
         """Write an image of the current state now (spec-2 durable stores; a no-op otherwise):
-        reopening and restoring then start from here."""
+        reopening and restoring then start from here. A failed write raises StorageError
+        (DiskFullError when out of space) and leaves the earlier images as they were."""
         with self._live.lock.write():
             self._live.check_open()
             if image_policy.applies(self._live):
-                image_policy.write(self._live)
+                image_policy.write(self._live, strict=True)
 
     def close(self) -> None:
         """Sync and release the directory lock; further calls raise ClosedError.

@@ -38,14 +38,18 @@ def grown(live: Live) -> int:
     return live.log.end - live.image_end
 
 
-def write(live: Live) -> None:
-    """Write an image of the current state (caller holds the write lock)."""
+def write(live: Live, strict: bool = False) -> None:
+    """Write an image of the current state (caller holds the write lock). A failure is a
+    RecoveryWarning (the log holds everything; the image only saves replay time), or, with
+    ``strict`` (an explicit ``write_image()``), the StorageError itself."""
     assert live.root is not None
     try:
         live.log.sync()
         page_store.write_image(live.root, live.table, live.seq, live.log.end, live.log.chain)
         page_store.prune(live.root, live.log.first_seq)
     except OSError as exc:
+        if strict:
+            raise
         warnings.warn(f"an image could not be written ({exc}); recovery will replay more of the log",
                       RecoveryWarning, stacklevel=4)
         return

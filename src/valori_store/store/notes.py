@@ -33,5 +33,6 @@ def annotate(live: Live, topic: str, body: Mapping[str, Any]) -> int:
 def listed(live: Live, topic: str | None, after: int) -> list[Annotation]:
     """Notes in log order (only ``topic`` if given; only seqs greater than ``after``)."""
     with live.lock.read():
+        live.check_open()
         found = [(s, n) for s, n in live.notes if s > after and (topic is None or n.topic == topic)]
     return [Annotation(s, n.topic, json.loads(n.body)) for s, n in found]

@@ -62,6 +62,7 @@ def prove_in(t: RecordTable, wanted: list[str]) -> list[StateProof]:
 
 def all_ids(live: Live) -> list[str]:
     with live.lock.read():
+        live.check_open()
         t = live.table
         return [t.ids[r] for r in t.id_order()]
 
@@ -70,6 +71,7 @@ def get(live: Live, ids: Iterable[str]) -> list[Record]:
     """Records for the ids that exist, in input order (missing ids are skipped)."""
     wanted = check_id_list(ids)
     with live.lock.read():
+        live.check_open()
         t = live.table
         rows = [t.row_of.get(i) for i in wanted]
         return [record(t, r) for r in rows if r is not None]
