@@ -1,11 +1,13 @@
 """The state tree of a record table (state spec 2, :mod:`valori_store.spec.state_tree`).
 
 Each table row has its record's key and leaf (32 bytes each, row-aligned with the matrix,
-computed when the row is written). The digests of the 256 fixed subtrees (one per first
-key byte) are cached; a write marks its subtrees dirty, and :meth:`StateTree.root`
-recomputes only those: after one upsert, one subtree (about N/256 records) is sorted and
-rehashed, and the 17 nodes above it. Everything is a function of the set of (key, leaf)
-pairs, so rows' positions (which depend on history) never matter.
+computed when the row is written). Two levels of node digests are cached: the 256 fixed
+subtrees (depth 2, one per first key byte) and the 4,096 nodes of depth 3 below them (one
+per 12-bit key prefix). A write marks its depth-3 node stale; :meth:`StateTree.root`
+recomputes only stale nodes: after one upsert, one depth-3 node (about N/4096 records) is
+sorted and rehashed, then its depth-2 parent (one split digest over 16 cached children, or
+a small bucket) and the 17 nodes above it. Everything is a function of the set of (key,
+leaf) pairs, so rows' positions (which depend on history) never matter.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from valori_store.spec import state_tree as spec_tree
 from valori_store.state.growable import GrowableRows
 
 SUBTREES = 256
+#: Cached nodes of depth 3 (one per 12-bit key prefix), 16 under each fixed subtree.
+NODES3 = 16 * SUBTREES
 #: Most records in one image page (a trie node; see storage/page_store.py).
 PAGE_MAX = 4096
 #: Above this many dirty subtrees one global sort is cheaper than one scan per subtree.
@@ -47,10 +51,14 @@ class StateTree:
         self.dim = dim
         self._keys = GrowableRows((32,), np.uint8)
         self._leaves = GrowableRows((32,), np.uint8)
-        self._first = GrowableRows((), np.uint8)  # keys[:, 0], contiguous: a subtree's rows in one fast scan
-        self.dirty = np.ones(SUBTREES, dtype=np.bool_)
+        #: Each row's 12-bit key prefix, contiguous: a depth-3 node's rows in one fast scan.
+        self._p12 = GrowableRows((), np.uint16)
+        self.dirty = np.ones(SUBTREES, dtype=np.bool_)  # fixed subtrees whose digest is stale
         self.sub = np.zeros((SUBTREES, 32), dtype=np.uint8)
         self.counts = np.zeros(SUBTREES, dtype=np.int64)
+        self.known3 = np.zeros(NODES3, dtype=np.bool_)  # depth-3 nodes whose cached digest is current
+        self.sub3 = np.zeros((NODES3, 32), dtype=np.uint8)
+        self.counts3 = np.zeros(NODES3, dtype=np.int64)
         self._root: bytes | None = None
 
     @property
@@ -64,7 +72,7 @@ class StateTree:
     def grow(self, capacity: int, used: int) -> None:
         self._keys.grow(capacity, used)
         self._leaves.grow(capacity, used)
-        self._first.grow(capacity, used)
+        self._p12.grow(capacity, used)
 
     # ------------------------------------------------------------------ row updates
     def write(self, positions: np.ndarray, packed: PackedRecords, rows: np.ndarray, plain: bool,
@@ -76,8 +84,8 @@ class StateTree:
         keys, leaves = digests if digests is not None else self.digests(packed, rows, plain)
         self.keys[positions] = keys
         self.leaves[positions] = leaves
-        self._first.array[positions] = keys[:, 0]
-        self.mark(keys[:, 0])
+        self._p12.array[positions] = prefix12(keys)
+        self.mark(keys)
 
     def digests(self, packed: PackedRecords, rows: np.ndarray, plain: bool) -> tuple[np.ndarray, np.ndarray]:
         """(keys, leaves) of packed records and their stored rows ((n, dim) int32; ignored
@@ -88,45 +96,81 @@ class StateTree:
                      else np.ascontiguousarray(rows, dtype="<i4").view(np.uint8).reshape(n, 4 * self.dim))
         return record_digests(packed, row_bytes, flags)
 
-    def mark(self, first_bytes: np.ndarray) -> None:
-        """Mark the subtrees of these key first bytes dirty."""
-        if len(first_bytes):
-            self.dirty[first_bytes] = True
+    def mark(self, keys: np.ndarray) -> None:
+        """Mark the nodes holding these keys ((n, 32) uint8) stale."""
+        if len(keys):
+            p = prefix12(keys)
+            self.known3[p] = False
+            self.dirty[p >> 4] = True
             self._root = None
 
     def move(self, src: int, dst: int) -> None:
         self.keys[dst] = self.keys[src]
         self.leaves[dst] = self.leaves[src]
-        self._first.array[dst] = self._first.array[src]
+        self._p12.array[dst] = self._p12.array[src]
 
     def clear(self, row: int) -> None:
         self.keys[row] = 0
         self.leaves[row] = 0
-        self._first.array[row] = 0
+        self._p12.array[row] = 0
 
     # ------------------------------------------------------------------ digests
     def _refresh(self, n: int) -> None:
+        """Recompute the stale depth-3 nodes, then the stale fixed subtrees from them."""
         dirty = np.flatnonzero(self.dirty)
         if not len(dirty):
             return
         keys, leaves = self.keys, self.leaves
-        first = self._first.array[:n]
+        p12 = self._p12.array[:n]
+        need: list[tuple[int, np.ndarray]] = []  # (12-bit prefix, its rows in key order)
+        whole: dict[int, np.ndarray] = {}  # a fixed subtree's rows in key order, where known
         if len(dirty) >= GLOBAL_SORT_FROM:
             order = _sorted_rows(keys, np.arange(n, dtype=np.int64))
-            bounds = np.searchsorted(first[order], np.arange(SUBTREES + 1), side="left")
-            groups = [(int(s), order[bounds[s]:bounds[s + 1]]) for s in dirty]
+            bounds = np.searchsorted(p12[order], np.arange(NODES3 + 1), side="left")
+            for s in dirty.tolist():
+                whole[s] = order[bounds[16 * s] : bounds[16 * s + 16]]
+                need += [(p, order[bounds[p] : bounds[p + 1]]) for p in range(16 * s, 16 * s + 16) if not self.known3[p]]
         else:
-            groups = [(int(s), _sorted_rows(keys, np.flatnonzero(first == s))) for s in dirty]
-        rows = np.concatenate([g for _, g in groups]) if groups else np.zeros(0, np.int64)
-        sizes = np.array([len(g) for _, g in groups], dtype=np.int64)
-        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=bounds[1:])
-        sk, sl = np.ascontiguousarray(keys[rows]), np.ascontiguousarray(leaves[rows])
-        out = node_digests(sk, sl, bounds, np.full(len(groups), spec_tree.FIXED_DEPTH, dtype=np.int64))
-        for g, (s, _) in enumerate(groups):
-            self.sub[s] = out[g]
-            self.counts[s] = sizes[g]
+            for s in dirty.tolist():
+                stale = [p for p in range(16 * s, 16 * s + 16) if not self.known3[p]]
+                if len(stale) > 2:  # one scan for the subtree, split by prefix
+                    rows = _sorted_rows(keys, np.flatnonzero((p12 >= 16 * s) & (p12 < 16 * s + 16)))
+                    whole[s] = rows
+                    cuts = np.searchsorted(p12[rows], np.arange(16 * s, 16 * s + 17), side="left")
+                    need += [(p, rows[cuts[p - 16 * s] : cuts[p - 16 * s + 1]]) for p in stale]
+                else:
+                    need += [(p, _sorted_rows(keys, np.flatnonzero(p12 == p))) for p in stale]
+        if need:
+            out = self._digests_of([g for _, g in need], 3)
+            for i, (p, g) in enumerate(need):
+                self.sub3[p] = out[i]
+                self.counts3[p] = len(g)
+                self.known3[p] = True
+        small = []
+        for s in dirty.tolist():
+            count = int(self.counts3[16 * s : 16 * s + 16].sum())
+            self.counts[s] = count
+            if spec_tree.is_split(spec_tree.FIXED_DEPTH, count):
+                children = [self.sub3[p].tobytes() for p in range(16 * s, 16 * s + 16)]
+                self.sub[s] = np.frombuffer(spec_tree.split_digest(count, children), dtype=np.uint8)
+            else:  # a bucket of at most BUCKET_MAX records
+                rows = whole.get(s)
+                if rows is None:
+                    rows = _sorted_rows(keys, np.flatnonzero((p12 >= 16 * s) & (p12 < 16 * s + 16)))
+                small.append((s, rows))
+        if small:
+            out = self._digests_of([g for _, g in small], spec_tree.FIXED_DEPTH)
+            for i, (s, _) in enumerate(small):
+                self.sub[s] = out[i]
         self.dirty[:] = False
+
+    def _digests_of(self, groups: list[np.ndarray], depth: int) -> np.ndarray:
+        """Digests of the nodes of ``depth`` holding each group of rows (in key order)."""
+        rows = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
+        np.cumsum([len(g) for g in groups], out=bounds[1:])
+        sk, sl = np.ascontiguousarray(self.keys[rows]), np.ascontiguousarray(self.leaves[rows])
+        return node_digests(sk, sl, bounds, np.full(len(groups), depth, dtype=np.int64))
 
     def top(self, n: int) -> bytes:
         """The digest of the top node (the empty prefix)."""
@@ -147,8 +191,8 @@ class StateTree:
         """Rows ``[start, start + len(keys))`` hold these keys and leaves (bulk loading)."""
         self.keys[start : start + len(keys)] = keys
         self.leaves[start : start + len(keys)] = leaves
-        self._first.array[start : start + len(keys)] = keys[:, 0]
-        self.mark(keys[:, 0])
+        self._p12.array[start : start + len(keys)] = prefix12(keys)
+        self.mark(keys)
 
     def set_subtrees(self, digests: np.ndarray, counts: np.ndarray) -> None:
         """Digests and counts of all 256 fixed subtrees, known to be current (bulk loading
@@ -156,6 +200,7 @@ class StateTree:
         self.sub[:] = digests
         self.counts[:] = counts
         self.dirty[:] = False
+        self.known3[:] = False  # computed when their subtree first changes
         self._root = None
 
     def pages(self, n: int, page_max: int = PAGE_MAX) -> list[tuple[int, bytes, np.ndarray, bytes]]:
@@ -200,7 +245,8 @@ class StateTree:
         path = [(int(self.counts.sum()), [d for h, d in enumerate(level1) if h != hi]),
                 (int(self.counts[16 * hi:16 * hi + 16].sum()),
                  [self.sub[16 * hi + i].tobytes() for i in range(16) if i != lo])]
-        rows = _sorted_rows(self.keys, np.flatnonzero(self._first.array[:n] == k[0]))
+        p12 = self._p12.array[:n]
+        rows = _sorted_rows(self.keys, np.flatnonzero((p12 >= 16 * int(k[0])) & (p12 < 16 * int(k[0]) + 16)))
         sk = np.ascontiguousarray(self.keys[rows])
         sl = np.ascontiguousarray(self.leaves[rows])
         begin, end, depth = 0, len(rows), spec_tree.FIXED_DEPTH
@@ -232,6 +278,11 @@ def node_digests(keys: np.ndarray, leaves: np.ndarray, bounds: np.ndarray, depth
         entries = [(keys[i].tobytes(), leaves[i].tobytes()) for i in range(bounds[g], bounds[g + 1])]
         out[g] = np.frombuffer(spec_tree.node_digest(entries, int(depths[g])), dtype=np.uint8)
     return out
+
+
+def prefix12(keys: np.ndarray) -> np.ndarray:
+    """The first 12 bits (3 nibbles) of each key ((n, 32) uint8) as uint16."""
+    return (keys[:, 0].astype(np.uint16) << 4) | (keys[:, 1] >> 4).astype(np.uint16)
 
 
 def key_prefix(key: np.ndarray, depth: int) -> bytes:

@@ -282,7 +282,7 @@ class RecordTable:
             self.n_plain -= int(flags[row])
             tree = self.tree
             if tree is not None:
-                tree.mark(tree.keys[row : row + 1, 0])
+                tree.mark(tree.keys[row : row + 1])
                 if row != last:
                     tree.move(last, row)
                 tree.clear(last)
