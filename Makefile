@@ -39,6 +39,10 @@ bench-quick: $(BENCH_STAMP)
 fuzz: $(STAMP)
 	VALORI_FUZZ_EXAMPLES=3000 VALORI_FUZZ_RANDOM=1 $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
+## stress: crash loop (100 SIGKILLs), threads + processes, soak; prints what it checked (not in CI)
+stress: $(STAMP)
+	$(PY) stress/run.py all
+
 ## notebooks: execute every notebook in notebooks/ in place (outputs are committed)
 notebooks: $(STAMP)
 	$(PY) notebooks/run.py
