@@ -8,15 +8,17 @@
 
 Each part prints what it checked and exits non-zero on any violation:
 
-* **crash**: a child process runs a deterministic stream of upserts, overwrites, deletes,
-  checkpoints, restores, image writes, snapshot saves and compactions on one durable store
-  (alternating ``fsync`` and ``batch`` durability) and reports each call that returned and
-  each point up to which everything is on disk (every call under ``fsync``; ``sync()``,
-  ``checkpoint()`` under ``batch``). The parent SIGKILLs it at a seeded moment, reopens the
-  directory and checks: it opens (only recovery warnings), its state root is the root of
-  the stream replayed in memory up to an operation between the last durable one and the
-  one in flight, ``verify`` passes, a saved snapshot loads whole with a root the stream
-  produced; then the next child resumes after the recovered operation.
+* **crash** (``crash.py``): a child process (``crash_child.py``) runs a seeded stream
+  (``crash_ops.py``) of upserts, overwrites, deletes, checkpoints, restores, image writes,
+  snapshot saves and compactions on one durable store (``fsync`` and ``batch`` durability
+  alternating) and reports each call it began, each that returned and each point up to
+  which the store acknowledged everything. The parent SIGKILLs it at a seeded moment
+  (after some returned calls, during recovery, inside a slow operation), reopens the
+  directory and checks: it opens (only recovery warnings) with no temp files left, its
+  content and log length equal the stream's after an operation between the last
+  acknowledged one and the one in flight, every acknowledged write is there exactly, every
+  checkpoint keeps its seq and root, the root is a fresh store's root of the same content,
+  ``verify`` passes, and the saved snapshot is the old file or the new one, whole.
 * **concurrency**: threads upsert, delete, checkpoint, search, ``get`` and hash one durable
   store at once, while other processes try to open it for writing (``LockedError``), open it
   read-only and verify it; searches must be in the total order and every checkpoint's root
@@ -29,16 +31,13 @@ Each part prints what it checked and exits non-zero on any violation:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import warnings
 import zlib
 from pathlib import Path
 
@@ -48,112 +47,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ops import DIM, apply, last_checkpoint_before, op  # noqa: E402
+from common import Failed, check  # noqa: E402
+from crash import crash  # noqa: E402
+from valori_store import ValoriStore, verify  # noqa: E402
 
-from valori_store import LockedError, ValoriStore, open_readonly, verify  # noqa: E402
-from valori_store.storage.image_files import RecoveryWarning  # noqa: E402
-
-CHILD = Path(__file__).resolve().parent / "crash_child.py"
-
-
-class Failed(Exception):
-    """A violated check."""
-
-
-def check(cond: bool, what: str) -> None:
-    if not cond:
-        raise Failed(what)
-
-
-# ------------------------------------------------------------------------------ crash
-def reference_hashes(upto: int) -> list[str]:
-    """The in-memory replay's root after each operation 0..upto-1 (index i: after op i)."""
-    ref = ValoriStore(dim=DIM, metric="cosine")
-    out = []
-    for i in range(upto):
-        apply(ref, op(i), durable=False)
-        out.append(ref.state_hash())
-    return out
-
-
-def crash(kills: int, seed: int, work: Path) -> dict:
-    rng = random.Random(seed)
-    store = work / "crash" / "store"
-    snap = work / "crash" / "snap.vsnap"
-    store.parent.mkdir(parents=True, exist_ok=True)
-    hashes = reference_hashes(40 * kills + 200)
-    empty = ValoriStore(dim=DIM, metric="cosine").state_hash()
-    start, stats = 0, {"kills": 0, "in_flight": {}, "acked_ops": 0, "durable_ops": 0, "warnings": 0,
-                       "resumed_at": []}
-    for k in range(kills):
-        mode = "fsync" if k % 2 == 0 else "batch"
-        after = rng.randint(1, 30)
-        proc = subprocess.Popen([sys.executable, str(CHILD), str(store), str(snap), mode, str(start)],
-                                stdout=subprocess.PIPE, text=True, bufsize=1)
-        done, durable = start - 1, start - 1
-        assert proc.stdout is not None
-        seen = 0
-        for line in proc.stdout:
-            tag, _, num = line.strip().partition(" ")
-            if tag == "DONE":
-                done = int(num)
-                seen += 1
-            elif tag == "DURABLE":
-                durable = int(num)
-            if seen >= after:
-                break
-        time.sleep(rng.random() * 0.02)
-        if proc.poll() is not None and proc.returncode != 0:
-            raise Failed(f"kill {k}: the child failed by itself (exit {proc.returncode}) after op {done}")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        for line in proc.stdout:  # what it printed before the kill, still in the pipe
-            tag, _, num = line.strip().partition(" ")
-            if tag == "DONE":
-                done = int(num)
-            elif tag == "DURABLE":
-                durable = int(num)
-        proc.stdout.close()
-        stats["kills"] += 1
-        kind = op(done + 1)[0]
-        stats["in_flight"][kind] = stats["in_flight"].get(kind, 0) + 1
-        stats["acked_ops"] += max(0, done - start + 1)
-        stats["durable_ops"] += max(0, durable - start + 1)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            s = ValoriStore.open(store)
-        check(all(issubclass(w.category, RecoveryWarning) for w in caught),
-              f"kill {k}: unexpected warnings {[str(w.message) for w in caught]}")
-        stats["warnings"] += len(caught)
-        h = s.state_hash()
-        history = s.history()
-        s.close()
-        last_label = history[-1].label if history else None
-        candidates = {j: hashes[j] for j in range(max(durable, 0), done + 2)}
-        if durable < 0:
-            candidates[-1] = empty
-        # equal roots (a checkpoint changes none): the history's last checkpoint tells them apart
-        match = [j for j, v in candidates.items() if v == h and last_label == (
-            f"cp{j}" if op(j)[0] == "checkpoint" else (f"cp{last_checkpoint_before(j)}"
-                                                       if last_checkpoint_before(j) >= 0 else None))]
-        check(bool(match), f"kill {k} ({mode}): root {h[:16]} is none of ops {durable}..{done + 1}'s")
-        report = verify(store)
-        check(report.ok, f"kill {k}: verify failed: {report}")
-        if snap.exists():
-            try:
-                sh = ValoriStore.load(snap).state_hash()
-            except Exception as exc:  # noqa: BLE001 - reported as a failure
-                raise Failed(f"kill {k}: the saved snapshot does not load: {exc!r}") from exc
-            check(sh in hashes or sh == empty, f"kill {k}: the saved snapshot's root is not one the stream made")
-        start = max(match) + 1
-        stats["resumed_at"].append(start)
-    stats["resumed_at"] = f"{stats['resumed_at'][0]}..{stats['resumed_at'][-1]}" if stats["resumed_at"] else ""
-    print(f"crash: {stats['kills']} SIGKILLs (fsync and batch alternating), {stats['acked_ops']} returned calls and "
-          f"{stats['durable_ops']} durable ones checked against an in-memory replay; the store reopened every time "
-          f"({stats['warnings']} recovery warnings, all RecoveryWarning), verify passed every time, the saved "
-          f"snapshot always loaded whole; kills landed during: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(stats["in_flight"].items())), flush=True)
-    return stats
+DIM = 8  # vector dimension of the concurrency and soak stores
 
 
 # ------------------------------------------------------------------------ concurrency

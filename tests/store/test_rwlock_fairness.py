@@ -205,10 +205,13 @@ def test_nested_read_does_not_wait_for_a_queued_writer() -> None:
 
     r = start(outer, "outer")
     ready(outer_in)
-    w = start(holder(lock, "write", threading.Event(), w_entered, order, "w"), "w")
+    w_release = threading.Event()
+    w = start(holder(lock, "write", w_release, w_entered, order, "w"), "w")
     w_started.set()
     join_all(r)
     ready(w_entered)
+    w_release.set()
+    join_all(w)
     assert order == ["inner", "w"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from valori_store.kernels.options import PARALLEL, SERIAL
+from valori_store.kernels.options import PARALLEL, SERIAL, serial_twin
 from valori_store.kernels.sha import sha256_at
 from valori_store.spec.state_tree import BUCKET_MAX, FIXED_DEPTH, KEY_NIBBLES, TAG_BUCKET, TAG_KEY, TAG_LEAF, TAG_NODE
 
@@ -112,3 +112,11 @@ def subtree_digests(fn: int, keys: np.ndarray, leaves: np.ndarray, bounds: np.nd
     at ``depths[s]`` (one node per ``s``; nodes in parallel)."""
     for s in prange(bounds.shape[0] - 1):
         node_digest(fn, keys, leaves, bounds[s], bounds[s + 1], depths[s], out[s], bucket_tag, node_tag)
+
+
+#: Serial twins for small inputs: starting numba's thread pool costs about 0.5 ms a call
+#: on the project's 2-core machine, more than hashing a few hundred records.
+record_digests_serial = serial_twin(record_digests)
+subtree_digests_serial = serial_twin(subtree_digests)
+#: Below this many records (or entries) a call runs serially.
+SERIAL_BELOW = 2048

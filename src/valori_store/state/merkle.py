@@ -25,8 +25,6 @@ SUBTREES = 256
 NODES3 = 16 * SUBTREES
 #: Most records in one image page (a trie node; see storage/page_store.py).
 PAGE_MAX = 4096
-#: Above this many dirty subtrees one global sort is cheaper than one scan per subtree.
-GLOBAL_SORT_FROM = 8
 
 
 def _sorted_rows(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -120,32 +118,25 @@ class StateTree:
         dirty = np.flatnonzero(self.dirty)
         if not len(dirty):
             return
-        keys, leaves = self.keys, self.leaves
+        keys = self.keys
         p12 = self._p12.array[:n]
+        stale = ~self.known3 & np.repeat(self.dirty, 16)
+        prefixes = np.flatnonzero(stale)
         need: list[tuple[int, np.ndarray]] = []  # (12-bit prefix, its rows in key order)
-        whole: dict[int, np.ndarray] = {}  # a fixed subtree's rows in key order, where known
-        if len(dirty) >= GLOBAL_SORT_FROM:
-            order = _sorted_rows(keys, np.arange(n, dtype=np.int64))
-            bounds = np.searchsorted(p12[order], np.arange(NODES3 + 1), side="left")
-            for s in dirty.tolist():
-                whole[s] = order[bounds[16 * s] : bounds[16 * s + 16]]
-                need += [(p, order[bounds[p] : bounds[p + 1]]) for p in range(16 * s, 16 * s + 16) if not self.known3[p]]
-        else:
-            for s in dirty.tolist():
-                stale = [p for p in range(16 * s, 16 * s + 16) if not self.known3[p]]
-                if len(stale) > 2:  # one scan for the subtree, split by prefix
-                    rows = _sorted_rows(keys, np.flatnonzero((p12 >= 16 * s) & (p12 < 16 * s + 16)))
-                    whole[s] = rows
-                    cuts = np.searchsorted(p12[rows], np.arange(16 * s, 16 * s + 17), side="left")
-                    need += [(p, rows[cuts[p - 16 * s] : cuts[p - 16 * s + 1]]) for p in stale]
-                else:
-                    need += [(p, _sorted_rows(keys, np.flatnonzero(p12 == p))) for p in stale]
+        if len(prefixes) <= 2:  # one scan per node
+            need = [(int(p), _sorted_rows(keys, np.flatnonzero(p12 == p))) for p in prefixes]
+        elif len(prefixes):  # one scan for all, then one sort of their rows only
+            rows = _sorted_rows(keys, np.flatnonzero(stale[p12]))
+            ordered = p12[rows]
+            starts = np.searchsorted(ordered, prefixes, side="left")
+            ends = np.searchsorted(ordered, prefixes, side="right")
+            need = [(int(p), rows[starts[i] : ends[i]]) for i, p in enumerate(prefixes)]
         if need:
             out = self._digests_of([g for _, g in need], 3)
             for i, (p, g) in enumerate(need):
                 self.sub3[p] = out[i]
                 self.counts3[p] = len(g)
-                self.known3[p] = True
+            self.known3[prefixes] = True
         small = []
         for s in dirty.tolist():
             count = int(self.counts3[16 * s : 16 * s + 16].sum())
@@ -154,10 +145,7 @@ class StateTree:
                 children = [self.sub3[p].tobytes() for p in range(16 * s, 16 * s + 16)]
                 self.sub[s] = np.frombuffer(spec_tree.split_digest(count, children), dtype=np.uint8)
             else:  # a bucket of at most BUCKET_MAX records
-                rows = whole.get(s)
-                if rows is None:
-                    rows = _sorted_rows(keys, np.flatnonzero((p12 >= 16 * s) & (p12 < 16 * s + 16)))
-                small.append((s, rows))
+                small.append((s, _sorted_rows(keys, np.flatnonzero((p12 >= 16 * s) & (p12 < 16 * s + 16)))))
         if small:
             out = self._digests_of([g for _, g in small], spec_tree.FIXED_DEPTH)
             for i, (s, _) in enumerate(small):
@@ -272,7 +260,9 @@ def node_digests(keys: np.ndarray, leaves: np.ndarray, bounds: np.ndarray, depth
     at ``depths[i]``."""
     out = np.empty((len(depths), 32), dtype=np.uint8)
     if SHA256_FN:
-        kernels.subtree_digests(SHA256_FN, keys, leaves, bounds, depths, out, kernels.BUCKET_TAG, kernels.NODE_TAG)
+        small = len(depths) < 2 or int(bounds[-1] - bounds[0]) < kernels.SERIAL_BELOW
+        kernel = kernels.subtree_digests_serial if small else kernels.subtree_digests
+        kernel(SHA256_FN, keys, leaves, bounds, depths, out, kernels.BUCKET_TAG, kernels.NODE_TAG)
         return out
     for g in range(len(depths)):
         entries = [(keys[i].tobytes(), leaves[i].tobytes()) for i in range(bounds[g], bounds[g + 1])]
@@ -302,8 +292,9 @@ def record_digests(packed: PackedRecords, row_bytes: np.ndarray, flags: np.ndarr
     if n == 0:
         return keys, leaves
     if SHA256_FN:
-        kernels.record_digests(SHA256_FN, np.frombuffer(packed.data, dtype=np.uint8), packed.offsets, row_bytes,
-                               flags, keys, leaves, kernels.KEY_TAG, kernels.LEAF_TAG)
+        kernel = kernels.record_digests_serial if n < kernels.SERIAL_BELOW else kernels.record_digests
+        kernel(SHA256_FN, np.frombuffer(packed.data, dtype=np.uint8), packed.offsets, row_bytes,
+               flags, keys, leaves, kernels.KEY_TAG, kernels.LEAF_TAG)
     else:
         _record_digests_py(packed, row_bytes, flags, keys, leaves)
     return keys, leaves
