@@ -266,6 +266,41 @@ print(json.dumps({"import_s": t_import, "jit_prewarm_s": t_warm, "open_s": t2 - 
 """
 
 
+_FLOOR_SNIPPET = r"""
+import json, sys, time
+import numpy as np
+n, dim, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+t = time.perf_counter()
+m = np.empty((n, dim), dtype=np.int32)
+with open(path, "rb") as fh:
+    got = fh.readinto(memoryview(m).cast("B"))
+print(json.dumps({"read_s": time.perf_counter() - t, "bytes": got}))
+"""
+
+
+def _read_floor_runs(root: Path, n: int, dim: int, runs: int, timeout: float) -> dict:
+    """The floor under any reopen: a fresh process allocates an (n, dim) int32 matrix and reads
+    that many bytes from one file in the page cache (no checking, no strings). On a VM whose
+    first touch of fresh memory is slow, this alone varies widely."""
+    path = root.parent / f"{root.name}-floor.bin"
+    try:
+        with open(path, "wb") as fh:
+            fh.truncate(n * dim * 4)
+        with open(path, "rb") as fh:  # into the page cache
+            while fh.read(1 << 24):
+                pass
+        out = []
+        for _ in range(runs):
+            r = subprocess.run([sys.executable, "-c", _FLOOR_SNIPPET, str(n), str(dim), str(path)],
+                               capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
+            if r.returncode == 0:
+                out.append(json.loads(r.stdout.strip().splitlines()[-1])["read_s"])
+        return {"what": "fresh process: np.empty((n, dim), int32) + readinto from one page-cached file of n*dim*4 bytes",
+                "runs_s": out, "min_s": min(out) if out else None, "max_s": max(out) if out else None}
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def _reopen_runs(root: Path, qfile: Path, dim: int, runs: int, expected_hash: str, timeout: float) -> dict:
     """``runs`` fresh-process reopens on a warm page cache, one with the numba kernels loaded
     before open() (to tell JIT-cache loading from data cost), one after evicting the
@@ -505,6 +540,7 @@ def measure(n: int, dim: int, repeats: int, restore_repeats: int, reopen_runs: i
         np.save(qfile, Q[0])
         try:
             res["reopen"] = _reopen_runs(root, qfile, dim, reopen_runs, hash_before, timeout)
+            res["reopen"]["raw_read_floor"] = _read_floor_runs(root, n, dim, reopen_runs, timeout)
         finally:
             qfile.unlink(missing_ok=True)
 
@@ -730,6 +766,12 @@ def _rng(d: dict | None) -> str:
     return f"{d['median_ms']:.2f} [{d['min_ms']:.2f}..{d['max_ms']:.2f}]"
 
 
+def _rng_s(d: dict | None) -> str:
+    if not d or d.get("min_s") is None:
+        return "-"
+    return f"{d['min_s']:.3f}..{d['max_s']:.3f}"
+
+
 def format_state_table(sec: dict) -> list[str]:
     lines = ["", f"STATE (durable store, durability='batch', dim={sec['args']['dim']}, text + 3 metadata fields; "
              f"data: {sec['args']['data']}; medians [min..max] ms over {sec['args']['repeats']} calls)"]
@@ -772,6 +814,7 @@ def format_state_table(sec: dict) -> list[str]:
              f"[{_f(r['reopen']['open_s_min'], 3)}..{_f(r['reopen']['open_s_max'], 3)}]")
         line("  reopen s, JIT pre-warmed / cold", lambda r: f"{_f(r['reopen']['jit_prewarmed_run'].get('open_s'), 3)} / "
              f"{_f(r['reopen']['cold_cache_run'].get('open_s'), 3)}")
+        line("  floor: allocate + read raw vectors s", lambda r: _rng_s(r["reopen"].get("raw_read_floor")))
         line("write_image s (explicit)", lambda r: _f(r["explicit_image"].get("write_image_s"), 3))
         line("ingest in-memory vectors/s", lambda r: _f(r["ingest_memory"]["vectors_per_s"], 0))
         line("ingest durable vectors/s", lambda r: _f(r["ingest_durable"]["vectors_per_s"], 0))

@@ -283,16 +283,18 @@ def key_prefix(key: np.ndarray, depth: int) -> bytes:
     return bytes(out)
 
 
-def record_digests(packed: PackedRecords, row_bytes: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def record_digests(packed: PackedRecords, row_bytes: np.ndarray, flags: np.ndarray, serial: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(keys, leaves) of packed records, each (n, 32) uint8; ``row_bytes`` (n, 4 * dim) or
-    (n, 0) when every record lacks a vector; ``flags`` 1 for a record without a vector."""
+    (n, 0) when every record lacks a vector; ``flags`` 1 for a record without a vector.
+    ``serial``: hash on the calling thread only (for callers that run several at once)."""
     n = packed.count
     keys = np.empty((n, 32), dtype=np.uint8)
     leaves = np.empty((n, 32), dtype=np.uint8)
     if n == 0:
         return keys, leaves
     if SHA256_FN:
-        kernel = kernels.record_digests_serial if n < kernels.SERIAL_BELOW else kernels.record_digests
+        kernel = kernels.record_digests_serial if serial or n < kernels.SERIAL_BELOW else kernels.record_digests
         kernel(SHA256_FN, np.frombuffer(packed.data, dtype=np.uint8), packed.offsets, row_bytes,
                flags, keys, leaves, kernels.KEY_TAG, kernels.LEAF_TAG)
     else:

@@ -17,6 +17,7 @@ images) are removed by :func:`prune`, and temp files of interrupted writes by
 from __future__ import annotations
 
 import operator
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ from valori_store.storage.layout import (
 #: (plus RETAIN_SLACK bytes, so small stores keep a few images).
 RETAIN_FACTOR = 1.5
 RETAIN_SLACK = 1 << 20
+
+#: Threads that read and check image pages while an image loads, and how many pages they
+#: may run ahead of the decoding (bounds the memory of pages read but not yet decoded).
+LOAD_WORKERS = 2
+LOAD_AHEAD = 4
 
 
 def _gather(values: list, rows: list[int]) -> list:  # type: ignore[type-arg]
@@ -131,13 +137,14 @@ def _exact(fh: Any, n: int, what: str) -> bytes:
 
 
 def _checked(path: Path, ref: images.PageRef, rows: np.ndarray, keys: np.ndarray, flags: np.ndarray,
-             offsets: np.ndarray, records: bytes) -> tuple[np.ndarray, np.ndarray]:
+             offsets: np.ndarray, records: bytes, serial: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Keys and leaves recomputed from the page's records and rows, checked: the keys equal
-    the stored ones (so they are strictly ascending) and the node digest equals the page's."""
+    the stored ones (so they are strictly ascending) and the node digest equals the page's.
+    ``serial``: hash on the calling thread only."""
     what = str(path)
     n = ref.count
     row_bytes = rows.view(np.uint8).reshape(n, -1)
-    got_keys, leaves = merkle.record_digests(PackedRecords(records, offsets), row_bytes, flags)
+    got_keys, leaves = merkle.record_digests(PackedRecords(records, offsets), row_bytes, flags, serial)
     if not np.array_equal(got_keys, keys):
         raise CorruptFileError(f"{what}: a key does not match its record")
     if n > 1:
@@ -164,9 +171,12 @@ def read_page(root: Path, ref: images.PageRef, dim: int, metric_code: int) -> tu
 def load_image(root: Path, manifest: images.Manifest, metric: str) -> RecordTable:
     """The table an image holds, every page checked, its root compared with the manifest's.
 
-    Pages are read straight into the table's matrix; the checking of page ``i + 1`` (hashing,
-    no GIL) overlaps the decoding of page ``i``'s strings; the state tree takes the checked
-    page digests as they are.
+    Pages are read straight into the table's matrix and checked by ``LOAD_WORKERS`` threads
+    (file reads and hashing hold no GIL; each page is hashed on one thread), up to
+    ``LOAD_AHEAD`` pages ahead of the calling thread, which decodes the strings of each page
+    in key order and appends them; the state tree takes the checked page digests as they are.
+    Which thread checks which page changes nothing but timing: the table is built in page
+    order.
     """
     table = RecordTable(manifest.dim, metric, 2)
     table.reserve(manifest.count)
@@ -180,17 +190,22 @@ def load_image(root: Path, manifest: images.Manifest, metric: str) -> RecordTabl
         path = page_path(root, ref.digest)
         rows = table.matrix[starts[i] : starts[i + 1]]
         keys, flags, offsets, records = _read_into(path, ref, manifest.dim, manifest.metric_code, rows)
-        keys, leaves = _checked(path, ref, rows, keys, flags, offsets, records)
+        keys, leaves = _checked(path, ref, rows, keys, flags, offsets, records, serial=True)
         return keys, leaves, flags, offsets, rows_maxabs_serial(rows), records
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(fetch, 0) if manifest.pages else None
-        for i, ref in enumerate(manifest.pages):
-            assert pending is not None
-            keys, leaves, flags, offsets, rowmax, records = pending.result()
-            pending = pool.submit(fetch, i + 1) if i + 1 < len(manifest.pages) else None
-            ids, texts, metas = unpack(records, offsets, str(page_path(root, ref.digest)))
-            table.load_rows(ids, None, texts, metas, flags, keys, leaves, rowmax)
+    count = len(manifest.pages)
+    with ThreadPoolExecutor(max_workers=LOAD_WORKERS) as pool:
+        pending = deque(pool.submit(fetch, i) for i in range(min(LOAD_AHEAD, count)))
+        try:
+            for i, ref in enumerate(manifest.pages):
+                keys, leaves, flags, offsets, rowmax, records = pending.popleft().result()
+                if i + LOAD_AHEAD < count:
+                    pending.append(pool.submit(fetch, i + LOAD_AHEAD))
+                ids, texts, metas = unpack(records, offsets, str(page_path(root, ref.digest)))
+                table.load_rows(ids, None, texts, metas, flags, keys, leaves, rowmax)
+        finally:
+            for future in pending:
+                future.cancel()
     assert table.tree is not None
     table.tree.set_subtrees(*subtree_digests(manifest.pages))
     if table.state_digest() != manifest.root:
