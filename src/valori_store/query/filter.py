@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from valori_store.errors import FilterError
-from valori_store.query import filter_eval
-from valori_store.query.filter_eval import Predicate, filter_mask
+from valori_store.query import filter_eval, filter_plan
+from valori_store.query.filter_eval import Predicate
 from valori_store.query.filter_language import ID_OPERATOR, canonical_bytes, normalise
 from valori_store.state.table import RecordTable
 
@@ -33,6 +33,8 @@ class Filter:
     ids: tuple[str, ...] | None = None
     predicate: Predicate | None = field(default=None, compare=False)
     canonical: bytes = b"null"
+    #: The normalised filter without ``$ids`` (what ``predicate`` was compiled from).
+    spec: dict[str, Any] | None = field(default=None, compare=False)
 
     @classmethod
     def compile(cls, spec: Mapping[str, Any] | None) -> Filter:
@@ -45,7 +47,7 @@ class Filter:
         canonical = canonical_bytes(normalised)
         ids = normalised.pop(ID_OPERATOR, None)
         return cls(None if ids is None else tuple(ids), filter_eval.build(normalised) if normalised else None,
-                   canonical)
+                   canonical, normalised or None)
 
     @property
     def empty(self) -> bool:
@@ -53,8 +55,12 @@ class Filter:
         return self.ids is None and self.predicate is None
 
     def mask(self, table: RecordTable) -> np.ndarray | None:
-        """Bool mask of the table rows passing the filter (None: every row passes)."""
-        out = None if self.predicate is None else filter_mask(self.predicate, table.metadata_dicts())
+        """Bool mask of the table rows passing the filter (None: every row passes), from the
+        table's typed metadata columns (:mod:`.filter_plan`)."""
+        out = None
+        if self.predicate is not None:
+            assert self.spec is not None
+            out = filter_plan.evaluate(self.spec, self.predicate, table)
         if self.ids is not None:
             by_id = np.zeros(len(table), dtype=np.bool_)
             rows = [r for r in map(table.row_of.get, self.ids) if r is not None]
@@ -66,9 +72,9 @@ class Filter:
         """Rows passing the filter, in canonical (id) order."""
         if self.predicate is None and self.ids is not None:
             return [r for r in map(table.row_of.get, self.ids) if r is not None]  # ids are in id order
-        order = table.id_order()
+        order = table.id_order_array()
         mask = self.mask(table)
-        return order if mask is None else [r for r in order if mask[r]]
+        return (order if mask is None else order[mask[order]]).tolist()
 
 
 NO_FILTER = Filter()

@@ -26,6 +26,7 @@ from valori_store.kernels.convert import rows_maxabs
 from valori_store.spec import SPEC_VERSION, Metric, get_metric
 from valori_store.state.growable import GrowableRows
 from valori_store.state.merkle import StateTree
+from valori_store.state.meta_columns import MetaColumns
 
 #: Growth factor of the matrix capacity. Capacity that is not yet written is never
 #: touched, so it costs address space, not resident memory; growth extends the memory map
@@ -58,7 +59,11 @@ class RecordTable:
         self.texts: list[str | None] = []
         self.metas: list[bytes] = []
         self._meta_dicts: list[dict[str, Any] | None] = []
+        #: Typed metadata columns for filters (a cache derived from ``metas``).
+        self.meta_columns = MetaColumns()
         self._digest: bytes | None = None
+        #: Rows in id order (cached; None after any insert or delete).
+        self._order: np.ndarray | None = None
 
     @classmethod
     def from_content(cls, content: snapshot.Content) -> RecordTable:
@@ -131,6 +136,7 @@ class RecordTable:
             n, base = len(ids), self.n
             self.reserve(base + n)
             row_of.update(zip(ids, range(base, base + n)))
+            self._order = None
             self.ids.extend(ids)
             self.texts.extend(texts)
             self.metas.extend(metas)
@@ -178,6 +184,7 @@ class RecordTable:
         positions = np.empty(len(ids), dtype=np.int64)
         fresh = [k for k, rid in enumerate(ids) if rid not in row_of]
         self.reserve(self.n + len(fresh))
+        overwritten = []
         for k, rid in enumerate(ids):
             row = row_of.get(rid)
             if row is not None:
@@ -185,10 +192,14 @@ class RecordTable:
                 self.metas[row] = metas[k]
                 self._meta_dicts[row] = None
                 positions[k] = row
+                overwritten.append(row)
+        self.meta_columns.overwritten(overwritten)
         base = self.n
         for offset, k in enumerate(fresh):
             row_of[ids[k]] = base + offset
             positions[k] = base + offset
+        if fresh:
+            self._order = None
         self.ids.extend(ids[k] for k in fresh)
         self.texts.extend(texts[k] for k in fresh)
         self.metas.extend(metas[k] for k in fresh)
@@ -232,6 +243,7 @@ class RecordTable:
         base = self.n
         self._digest = None
         self.row_of.update(zip(ids, range(base, base + len(ids))))
+        self._order = None
         self.ids.extend(ids)
         self.texts.extend(texts)
         self.metas.extend(metas)
@@ -278,6 +290,7 @@ class RecordTable:
             if row is None:
                 continue
             self._digest = None
+            self._order = None
             last = self.n - 1
             self.n_plain -= int(flags[row])
             tree = self.tree
@@ -296,6 +309,7 @@ class RecordTable:
                 self.metas[row] = self.metas[last]
                 self._meta_dicts[row] = self._meta_dicts[last]
                 self.row_of[moved] = row
+                self.meta_columns.moved(last, row)
             self.ids.pop()
             self.texts.pop()
             self.metas.pop()
@@ -304,6 +318,7 @@ class RecordTable:
             self.rowmax[last] = 0
             flags[last] = 0
             self.n -= 1
+            self.meta_columns.truncated(self.n)
             removed += 1
         return removed
 
@@ -335,8 +350,17 @@ class RecordTable:
 
     def id_order(self) -> list[int]:
         """Row indices sorted by id UTF-8 bytes: the canonical record order."""
-        keyed = sorted((rid.encode("utf-8"), row) for row, rid in enumerate(self.ids))
-        return [row for _, row in keyed]
+        return self.id_order_array().tolist()
+
+    def id_order_array(self) -> np.ndarray:
+        """:meth:`id_order` as an int64 array (cached until the next insert or delete; do not
+        mutate)."""
+        order = self._order
+        if order is None or len(order) != self.n:
+            keyed = sorted((rid.encode("utf-8"), row) for row, rid in enumerate(self.ids))
+            order = np.fromiter((row for _, row in keyed), dtype=np.int64, count=len(keyed))
+            self._order = order
+        return order
 
     # ------------------------------------------------------------------ canonical form
     def content(self) -> snapshot.Content:

@@ -1,0 +1,222 @@
+"""Columnar evaluation of a normalised filter: one bool array operation per condition.
+
+:func:`evaluate` computes the row mask of a filter (without ``$ids``) from the typed
+metadata columns of :mod:`valori_store.state.meta_columns`, with exactly the semantics of
+the record predicate (:mod:`.filter_eval`, docs/filters.md): strict, type-aware equality,
+exact int/float comparison, the missing-key rule, ``$empty``'s missing-is-empty. Rows
+whose value under a key the filter reads is not a scalar the columns hold (lists, dicts,
+ints beyond int64) are evaluated by the predicate itself, so the result is the predicate's
+on every row; a differential property test holds the two to that.
+
+Exact number comparison without floats touching ints: a comparison of an int64 column
+with an operand ``o`` becomes a comparison with an integer threshold (``v > o`` iff
+``v > floor(o)`` for integer ``v``; ``v >= o`` iff ``v >= ceil(o)``), clamped to the int64
+range; fractional values (always ``|x| < 2**53``) compare with float operands directly and
+with int operands clamped to ``±2**53``, which float64 holds exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from valori_store.query.filter_eval import Predicate
+from valori_store.query.filter_language import LOGICAL_OPERATORS
+from valori_store.state.meta_columns import BOOL, FLOAT, INT, MISSING, NULL, OTHER, STR, KeyColumn
+from valori_store.state.table import RecordTable
+
+__all__ = ["evaluate", "field_keys"]
+
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_F_LIMIT = 2 ** 53
+
+
+def field_keys(spec: dict[str, Any], out: set[str] | None = None) -> set[str]:
+    """The metadata keys a normalised filter reads."""
+    out = set() if out is None else out
+    for key, value in spec.items():
+        if key in ("$and", "$or"):
+            for sub in value:
+                field_keys(sub, out)
+        elif key == "$not":
+            field_keys(value, out)
+        else:
+            out.add(key)
+    return out
+
+
+def evaluate(spec: dict[str, Any], predicate: Predicate, table: RecordTable) -> np.ndarray:
+    """Bool mask over ``table``'s rows of a normalised filter (no ``$ids``) and its predicate."""
+    n = table.n
+    keys = sorted(field_keys(spec))
+    cols = table.meta_columns.refresh(keys, table.metas, n)
+    views = {k: _Values(c, n) for k, c in cols.items()}
+    mask = _eval(spec, views, n)
+    unsure = np.zeros(n, dtype=np.bool_)
+    for v in views.values():
+        unsure |= v.kinds == OTHER
+    if unsure.any():
+        for r in np.flatnonzero(unsure).tolist():
+            mask[r] = predicate(table.metadata_dict(r))
+    return mask
+
+
+class _Values:
+    """One column's arrays over rows ``[0, n)``, with per-dictionary helpers."""
+
+    def __init__(self, col: KeyColumn, n: int) -> None:
+        self.col = col
+        self.kinds, self.ints, self.floats, self.codes = col.view(n)
+        self.present = self.kinds != MISSING
+
+    def strings_where(self, test: Callable[[str], bool]) -> np.ndarray:
+        """Rows holding a string ``s`` with ``test(s)``."""
+        hit = np.fromiter(map(test, self.col.strings), dtype=np.bool_, count=len(self.col.strings))
+        if not hit.any():
+            return np.zeros(len(self.kinds), dtype=np.bool_)
+        return (self.kinds == STR) & hit[self.codes]
+
+
+def _eval(spec: dict[str, Any], views: dict[str, _Values], n: int) -> np.ndarray:
+    out = np.ones(n, dtype=np.bool_)
+    for key, value in spec.items():
+        if key == "$and":
+            for sub in value:
+                out &= _eval(sub, views, n)
+        elif key == "$or":
+            any_of = np.zeros(n, dtype=np.bool_)
+            for sub in value:
+                any_of |= _eval(sub, views, n)
+            out &= any_of
+        elif key == "$not":
+            out &= ~_eval(value, views, n)
+        else:
+            assert key not in LOGICAL_OPERATORS
+            out &= _field(views[key], value)
+    return out
+
+
+def _field(v: _Values, ops: dict[str, Any]) -> np.ndarray:
+    """Mirror of filter_eval._build_field on columns."""
+    if ops == {"$exists": False}:
+        return ~v.present
+    if ops == {"$exists": True}:
+        return v.present.copy()
+    if ops.get("$empty") is True:
+        rest = {op: x for op, x in ops.items() if op != "$empty"}
+        on_present = _empty(v)
+        for op in sorted(rest):
+            on_present &= _op(v, op, rest[op])
+        missing_value = not rest or rest == {"$exists": False}
+        return np.where(v.present, on_present, missing_value)
+    out = v.present.copy()
+    for op in sorted(ops):
+        out &= _op(v, op, ops[op])
+    return out
+
+
+def _empty(v: _Values) -> np.ndarray:
+    return (v.kinds == NULL) | v.strings_where(lambda s: s == "")
+
+
+def _op(v: _Values, op: str, x: Any) -> np.ndarray:
+    """One field operator on every row (meaningful on present scalar rows only)."""
+    n = len(v.kinds)
+    if op == "$eq":
+        return _eq(v, x)
+    if op == "$ne":
+        return ~_eq(v, x)
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return _order(v, op, x)
+    if op == "$in":
+        return _in(v, x)
+    if op == "$nin":
+        return ~_in(v, x)
+    if op == "$exists":
+        return np.full(n, bool(x))
+    if op == "$empty":
+        return _empty(v) if x else ~_empty(v)
+    if op == "$icontains":
+        needle = x.lower()
+        return v.strings_where(lambda s: needle in s.lower())
+    if op == "$contains":
+        if isinstance(x, str):
+            return v.strings_where(lambda s: x in s)
+        return np.zeros(n, dtype=np.bool_)  # a scalar contains nothing; lists are OTHER
+    # $any / $all: true only on lists (OTHER rows)
+    return np.zeros(n, dtype=np.bool_)
+
+
+def _is_number(x: Any) -> bool:
+    return type(x) is not bool and isinstance(x, (int, float))
+
+
+def _eq(v: _Values, x: Any) -> np.ndarray:
+    n = len(v.kinds)
+    if x is None:
+        return v.kinds == NULL
+    if x is True or x is False:
+        return (v.kinds == BOOL) & (v.ints == int(x))
+    if isinstance(x, str):
+        code = v.col.code_of.get(x)
+        if code is None:
+            return np.zeros(n, dtype=np.bool_)
+        return (v.kinds == STR) & (v.codes == code)
+    if _is_number(x):
+        if isinstance(x, float) and not x.is_integer():
+            return (v.kinds == FLOAT) & (v.floats == x)
+        i = int(x)
+        if not _I64_MIN <= i <= _I64_MAX:
+            return np.zeros(n, dtype=np.bool_)
+        return (v.kinds == INT) & (v.ints == i)
+    return np.zeros(n, dtype=np.bool_)  # a list or dict operand equals no scalar
+
+
+def _in(v: _Values, xs: list[Any]) -> np.ndarray:
+    n = len(v.kinds)
+    out = np.zeros(n, dtype=np.bool_)
+    codes = [v.col.code_of[x] for x in xs if isinstance(x, str) and x in v.col.code_of]
+    if codes:
+        out |= (v.kinds == STR) & np.isin(v.codes, np.array(codes, dtype=np.int32))
+    ints = [int(x) for x in xs if _is_number(x) and not (isinstance(x, float) and not x.is_integer())
+            and _I64_MIN <= int(x) <= _I64_MAX]
+    if ints:
+        out |= (v.kinds == INT) & np.isin(v.ints, np.array(ints, dtype=np.int64))
+    fracs = [x for x in xs if isinstance(x, float) and not x.is_integer()]
+    if fracs:
+        out |= (v.kinds == FLOAT) & np.isin(v.floats, np.array(fracs, dtype=np.float64))
+    bools = {int(x) for x in xs if x is True or x is False}
+    if bools:
+        out |= (v.kinds == BOOL) & np.isin(v.ints, np.array(sorted(bools), dtype=np.int64))
+    if any(x is None for x in xs):
+        out |= v.kinds == NULL
+    return out
+
+
+def _order(v: _Values, op: str, x: Any) -> np.ndarray:
+    n = len(v.kinds)
+    if isinstance(x, str):
+        compare = {"$gt": str.__gt__, "$gte": str.__ge__, "$lt": str.__lt__, "$lte": str.__le__}[op]
+        return v.strings_where(lambda s: compare(s, x))
+    # integer rows: an exact integer threshold
+    upward = op in ("$gt", "$gte")
+    if isinstance(x, float) and not x.is_integer():
+        t = math.floor(x) if op in ("$gt", "$lte") else math.ceil(x)
+    else:
+        t = int(x)
+    ints_kind = v.kinds == INT
+    if t > _I64_MAX:
+        on_ints = np.zeros(n, dtype=np.bool_) if upward else ints_kind
+    elif t < _I64_MIN:
+        on_ints = ints_kind if upward else np.zeros(n, dtype=np.bool_)
+    else:
+        cmp = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}[op]
+        on_ints = ints_kind & cmp(v.ints, np.int64(t))
+    # fractional rows: exact float comparison (|value| < 2**53)
+    f = float(x) if isinstance(x, float) else float(max(-_F_LIMIT, min(_F_LIMIT, x)))
+    cmpf = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}[op]
+    on_floats = (v.kinds == FLOAT) & cmpf(v.floats, f)
+    return on_ints | on_floats
