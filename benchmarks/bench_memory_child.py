@@ -5,7 +5,8 @@ Run by benchmarks/run.py as a subprocess:
 Prints one JSON object on the last line of stdout.
 
 Method: import everything and warm up the JIT on a tiny store first, then take the
-baseline RSS. Vectors, ids and metadata are generated batch by batch *inside* the
+baseline RSS. After the ingest one query is searched, so what a searching store keeps
+(the narrow scan's int8 copy) is counted. Vectors, ids and metadata are generated batch by batch *inside* the
 measured region and dropped after each upsert, so whatever the store keeps (including
 references to the caller's id strings and metadata dicts) is counted, and input
 buffers are not. Growth = RSS after gc - baseline RSS.
@@ -54,6 +55,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--durability", default="batch")
+    ap.add_argument("--no-search", action="store_true", help="measure without the query after ingest")
+    ap.add_argument("--texts", action="store_true", help="give every record a ~200-byte text too")
     a = ap.parse_args()
 
     tmpdir = None
@@ -92,9 +95,21 @@ def main() -> None:
             ids = make_ids(start, m)
             metas = make_metadatas(start, m)
             meta_bytes += metadata_bytes_estimate(ids, metas)
-            store.upsert(x, ids=ids, metadatas=metas)
-            del ids, metas
+            texts = [f"record {i}: " + "lorem ipsum dolor sit amet " * 7 for i in range(start, start + m)] if a.texts else None
+            if texts:
+                meta_bytes += sum(len(t.encode("utf-8")) for t in texts)
+            store.upsert(x, ids=ids, texts=texts, metadatas=metas)
+            del ids, metas, texts
+        last = x[:1].copy()
         del x
+    # one search, so the structures that answer queries (the narrow copy) are counted too
+    if a.no_search:
+        pass
+    elif a.mode == "faiss":
+        store.search(last, 10)
+    else:
+        store.search(last[0], k=10)
+    del last
     gc.collect()
     after = rss()
     peak = hwm()

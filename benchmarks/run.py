@@ -448,6 +448,7 @@ def parse_args(argv=None):
     ap.add_argument("--skip-startup", action="store_true", help="skip the start-up subprocess measurements")
     ap.add_argument("--skip-state", action="store_true", help="skip the state section (bench_state.py)")
     ap.add_argument("--skip-filters", action="store_true", help="skip the filter section (bench_filters.py)")
+    ap.add_argument("--skip-narrow", action="store_true", help="skip the narrow-scan section (bench_narrow.py)")
     ap.add_argument("--state-sizes", default=None,
                     help="store sizes of the state section (default 200000,1000000; --quick: 20000)")
     ap.add_argument("--state-baseline-src", default=None,
@@ -549,6 +550,11 @@ def main(argv=None) -> int:
         from bench_startup import bench_startup
 
         result["startup"] = guarded("start-up", bench_startup, args.dim, args.warm_start_runs, cold=not args.quick)
+
+    if have_valori and not args.skip_narrow:
+        from bench_narrow import run_narrow
+
+        result["narrow"] = guarded("narrow scan", run_narrow, [20_000] if args.quick else [100_000, 1_000_000])
 
     if have_valori and not args.skip_filters:
         from bench_filters import run_filters

@@ -198,7 +198,7 @@ def test_jit_off_one_thread_and_default_give_identical_outputs() -> None:
     default = _run_probe({})
     one_thread = _run_probe({"NUMBA_NUM_THREADS": "1"})
     no_jit = _run_probe({"NUMBA_DISABLE_JIT": "1"})
-    assert len(default) == 12  # one line per probe output
+    assert len(default) == 18  # one line per probe output
     assert default == one_thread
     assert default == no_jit
 

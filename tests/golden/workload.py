@@ -356,6 +356,19 @@ def _payload(form: str, vecs):
     raise ValueError(form)
 
 
+def _narrow_search(store, query, k, flt):
+    """The same search forced through the narrow scan (int8 copy + exact rescoring) when
+    its int64 proof holds; it must return exactly the same hits."""
+    from valori_store.query import ranking
+
+    saved = ranking.NARROW_FROM
+    ranking.NARROW_FROM = 1
+    try:
+        return store.search(query, k=k, filter=flt)
+    finally:
+        ranking.NARROW_FROM = saved
+
+
 def run_metric(metric: str, plan: dict, sink: dict | None = None) -> list[str]:
     """Apply the plan to a fresh store; return the fact lines.
 
@@ -422,6 +435,9 @@ def run_metric(metric: str, plan: dict, sink: dict | None = None) -> list[str]:
                 record(tag, qn, hits)
                 single.append(pairs(hits))
                 out.append(f"search {m} {tag} {qn} k={k} {fmt_hits(pairs(hits))}")
+                narrow = pairs(_narrow_search(s, queries[qn], k, flt))
+                if narrow != pairs(hits):  # prints nothing when the narrow scan agrees
+                    out.append(f"narrow_differs {m} {tag} {qn} k={k} {fmt_hits(narrow)}")
             batch = s.search_batch(np.array([queries[q] for q in qnames], dtype=np.float64), k=k, filter=flt)
             same = [pairs(b) for b in batch] == single
             out.append(f"batch_equal {m} {tag} {same}")

@@ -10,12 +10,15 @@ depend on row layout, threads or batch composition. Rows without a vector are ne
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numba
 import numpy as np
 
 from valori_store.kernels import KEY_KERNELS, QUERY_TILE, candidate_thresholds, select_candidates
+from valori_store.kernels.narrow import bounded_candidates, narrow_dots, narrow_dots_serial
+from valori_store.kernels.options import ROW_CHUNK
 from valori_store.spec import Metric
 from valori_store.spec.metrics import COSINE_MAXABS
 from valori_store.state.table import RecordTable
@@ -29,6 +32,11 @@ Ranking = list[tuple[int, int]]
 QUERY_BLOCK = 32
 #: Below this many rows a single query is scanned without a parallel region.
 SERIAL_SCAN_ROWS = 2048
+#: From this many rows a single query scans the int8 copy, then rescores exactly (the
+#: copy costs dim + 9 bytes per row; below this the full scan is about as fast).
+NARROW_FROM = 20_000
+#: ``VALORI_NARROW_SCAN=0`` turns the narrow scan off (no int8 copy is kept; same results).
+NARROW_ENABLED = os.environ.get("VALORI_NARROW_SCAN", "1") != "0"
 
 _NO_MASK = np.zeros(0, dtype=np.uint8)
 
@@ -97,6 +105,8 @@ def search_one(table: RecordTable, query: np.ndarray, k: int, allowed: np.ndarra
         unsafe = table.rowmax[:n] > limit
         if allowed is not None:
             unsafe &= allowed
+    if unsafe is None and use_narrow(table, query):
+        return _narrow_search(table, query, k, allowed)
     if unsafe is None or not unsafe.any():
         mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
         keys = single_kernel(metric, n)(table.matrix, n, query, scan_chunk(n))
@@ -112,6 +122,32 @@ def search_one(table: RecordTable, query: np.ndarray, k: int, allowed: np.ndarra
     keyed.update(zip(rows.tolist(), _exact_keys(metric, table.matrix[rows], query)))
     ranked = sorted((-key, table.ids[r].encode("utf-8"), r) for r, key in keyed.items())[:k]
     return [(r, metric.raw_of_key(-neg)) for neg, _, r in ranked]
+
+
+def use_narrow(table: RecordTable, query: np.ndarray) -> bool:
+    """True when a single query on ``table`` takes the narrow scan: the table has at least
+    :data:`NARROW_FROM` rows and the int64 bound holds with room for the key bounds
+    (twice the query's and the rows' magnitudes; docs/spec.md, "The narrow scan")."""
+    if table.n < NARROW_FROM or not NARROW_ENABLED:
+        return False
+    metric = table.metric
+    return metric.fits_int64(table.dim, 2 * _query_maxabs(metric, query), 2 * table.rowmax_bound)
+
+
+def _narrow_search(table: RecordTable, query: np.ndarray, k: int, allowed: np.ndarray | None) -> Ranking:
+    """:func:`search_one` through the narrow scan: every row whose key upper bound reaches the
+    k-th best lower bound is rescored exactly; the ranking is the full scan's, bit for bit."""
+    n, metric = table.n, table.metric
+    y, shifts, x2 = table.narrow.refresh(table.matrix, n)
+    dots_kernel = narrow_dots_serial if numba.get_num_threads() == 1 else narrow_dots
+    dots = dots_kernel(y, shifts, n, query, scan_chunk(n))
+    q64 = query.astype(np.int64)
+    l1, q2 = int(np.abs(q64).sum()), int((q64 * q64).sum())
+    mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
+    cands = bounded_candidates(dots, shifts, x2, l1, q2, metric.distance, mask, k)
+    rows = np.ascontiguousarray(table.matrix[cands])
+    keys = KEY_KERNELS[metric.family][2](rows, len(cands), query, ROW_CHUNK)
+    return _order(metric, cands.tolist(), keys.tolist(), table.ids, k)
 
 
 def search_many(table: RecordTable, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Ranking]:

@@ -27,6 +27,7 @@ from valori_store.spec import SPEC_VERSION, Metric, get_metric
 from valori_store.state.growable import GrowableRows
 from valori_store.state.merkle import StateTree
 from valori_store.state.meta_columns import MetaColumns
+from valori_store.state.narrow_rows import NarrowRows
 
 #: Growth factor of the matrix capacity. Capacity that is not yet written is never
 #: touched, so it costs address space, not resident memory; growth extends the memory map
@@ -61,6 +62,8 @@ class RecordTable:
         self._meta_dicts: list[dict[str, Any] | None] = []
         #: Typed metadata columns for filters (a cache derived from ``metas``).
         self.meta_columns = MetaColumns()
+        #: The int8 copy of the rows for the narrow scan (a cache derived from ``matrix``).
+        self.narrow = NarrowRows(dim)
         self._digest: bytes | None = None
         #: Rows in id order (cached; None after any insert or delete).
         self._order: np.ndarray | None = None
@@ -150,6 +153,7 @@ class RecordTable:
         positions = self._place(ids, texts, metas)
         rowmax = _row_maxabs(rows)
         self.matrix[positions] = rows
+        self.narrow.overwritten(positions)
         self.rowmax[positions] = rowmax
         self._set_plain(positions, 0)
         self.rowmax_bound = max(self.rowmax_bound, int(rowmax.max()))
@@ -163,6 +167,7 @@ class RecordTable:
         self._digest = None
         positions = self._place(ids, texts, metas)
         self.matrix[positions] = 0
+        self.narrow.overwritten(positions)
         self.rowmax[positions] = 0
         self._set_plain(positions, 1)
         self._tree_write(positions, ids, texts, metas, packed, None, True)
@@ -310,6 +315,7 @@ class RecordTable:
                 self._meta_dicts[row] = self._meta_dicts[last]
                 self.row_of[moved] = row
                 self.meta_columns.moved(last, row)
+                self.narrow.moved(last, row)
             self.ids.pop()
             self.texts.pop()
             self.metas.pop()
@@ -319,6 +325,7 @@ class RecordTable:
             flags[last] = 0
             self.n -= 1
             self.meta_columns.truncated(self.n)
+            self.narrow.truncated(self.n)
             removed += 1
         return removed
 
