@@ -49,15 +49,16 @@ def main() -> int:
         keys = np.stack([kernel(rows, len(rows), q) for q in queries])
         print(name, digest(keys))
         print(name, "select", digest(np.concatenate([select_candidates(k, np.zeros(0, np.uint8), 10) for k in keys])))
-    from valori_store.kernels.narrow import bounded_candidates, narrow_dots, narrow_into
+    from valori_store.kernels.narrow import bounded_candidates, narrow_bounds, narrow_into
 
+    mask3 = (np.arange(len(rows)) % 3 != 1).astype(np.uint8)
     y, shifts, x2 = np.zeros(rows.shape, np.int8), np.zeros(len(rows), np.uint8), np.zeros(len(rows), np.int64)
     narrow_into(rows, 0, len(rows), y, shifts, x2)
     print("narrow rows", digest(y), digest(shifts), digest(x2))
     for q in queries:
-        dots = narrow_dots(y, shifts, len(rows), q)
         l1, q2 = int(np.abs(q.astype(np.int64)).sum()), int((q.astype(np.int64) ** 2).sum())
-        print("narrow", digest(dots), digest(bounded_candidates(dots, shifts, x2, l1, q2, True, np.zeros(0, np.uint8), 9)))
+        lower, upper = narrow_bounds(y, shifts, x2, len(rows), q, l1, q2, True, 64)
+        print("narrow", digest(lower), digest(upper), digest(bounded_candidates(lower, upper, mask3, 9)))
     print("dot batch", digest(dot_keys_batch(rows, len(rows), np.vstack([queries, queries[:3]]))))
     print("l2 batch", digest(l2_keys_batch(rows, len(rows), np.vstack([queries, queries[:3]]))))
     mask = (np.arange(len(rows)) % 3 == 0).astype(np.uint8)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from valori_store import ValoriStore
-from valori_store.kernels.narrow import bounded_candidates, narrow_dots, narrow_into
+from valori_store.kernels.narrow import bounded_candidates, narrow_bounds, narrow_into
 from valori_store.query import ranking
 from valori_store.spec import narrow as spec
 from valori_store.spec import rank_key, raw_score
@@ -53,17 +53,21 @@ def test_kernels_equal_the_reference_and_bounds_hold(seed: int, m: int, n: int, 
     y, shifts, x2 = _kernel_narrow(rows)
     ry, rs, rx2 = spec.narrow_rows(rows)
     assert np.array_equal(y, ry) and np.array_equal(shifts, rs) and np.array_equal(x2, rx2)
-    dots = narrow_dots(y, shifts, n, query)
+    q = [int(v) for v in query]
+    l1, q2 = sum(abs(v) for v in q), sum(v * v for v in q)
+    allowed = (np.arange(n) % 4 != 3).astype(np.uint8)
     for distance, metric in ((False, "dot"), (True, "l2")):
         lower, upper = spec.key_bounds(ry, rs, rx2, query, distance)
         for i in range(n):
             exact = rank_key(metric, raw_score(metric, rows[i].tolist(), query.tolist()))
             assert lower[i] <= exact <= upper[i]
-        q = [int(v) for v in query]
-        l1, q2 = sum(abs(v) for v in q), sum(v * v for v in q)
-        got = bounded_candidates(dots, shifts, x2, l1, q2, distance, np.zeros(0, np.uint8), 3).tolist()
-        threshold = sorted(lower, reverse=True)[min(3, n) - 1]
-        assert got == [i for i in range(n) if upper[i] >= threshold]
+        klo, kup = narrow_bounds(y, shifts, x2, n, query, l1, q2, distance, 7)
+        assert klo.tolist() == lower and kup.tolist() == upper
+        for mask in (np.zeros(0, np.uint8), allowed):
+            got = bounded_candidates(klo, kup, mask, 3).tolist()
+            ok = [i for i in range(n) if not len(mask) or mask[i]]
+            threshold = sorted((lower[i] for i in ok), reverse=True)[min(3, len(ok)) - 1] if ok else None
+            assert got == [i for i in ok if upper[i] >= threshold]
 
 
 def _pairs(hits):

@@ -1,8 +1,8 @@
 """numba kernels of the narrow scan (:mod:`valori_store.spec.narrow`, bit for bit).
 
-:func:`narrow_into` builds the int8 copy of rows; :func:`narrow_dots` computes every row's
-narrow dot ``D = (sum q_i y_i) << s`` (exact int64, each row on its own, so the chunking
-changes no bit); :func:`bounded_candidates` turns them into the rows whose key upper bound
+:func:`narrow_into` builds the int8 copy of rows; :func:`narrow_bounds` computes every
+row's lower and upper key bounds from its narrow dot (exact int64, each row on its own, so
+the chunking changes no bit); :func:`bounded_candidates` keeps the rows whose upper bound
 reaches the k-th largest lower bound. The caller proves the int64 bound first (see
 :mod:`valori_store.query.ranking`).
 """
@@ -45,49 +45,50 @@ def narrow_into(matrix: np.ndarray, start: int, stop: int, y: np.ndarray, shifts
 
 
 @njit(**PARALLEL)
-def narrow_dots(y: np.ndarray, shifts: np.ndarray, n: int, query: np.ndarray, chunk: int = ROW_CHUNK) -> np.ndarray:
-    """``(sum q_i y_i) << s`` of rows ``y[:n]`` against one int32 query (exact int64)."""
+def narrow_bounds(y: np.ndarray, shifts: np.ndarray, x2: np.ndarray, n: int, query: np.ndarray, l1: int, q2: int,
+                  distance: bool, chunk: int = ROW_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) bounds of the exact keys of rows ``y[:n]`` against one int32 query
+    (:func:`valori_store.spec.narrow.key_bounds`): the narrow dot ``D = (sum q_i y_i) << s``
+    and ``B = h(s) * l1``; dot/cosine ``D -+ B``, l2 ``2 (D -+ B) - x2 - q2``. Each row on
+    its own, so the chunking changes no bit."""
     d = y.shape[1]
-    out = np.empty(n, dtype=np.int64)
+    lower = np.empty(n, dtype=np.int64)
+    upper = np.empty(n, dtype=np.int64)
     chunks = (n + chunk - 1) // chunk
     for c in prange(chunks):
         for i in range(c * chunk, min(n, (c + 1) * chunk)):
             acc = np.int64(0)
             for j in range(d):
                 acc += np.int64(y[i, j]) * np.int64(query[j])
-            out[i] = acc << shifts[i]
-    return out
+            dot = acc << shifts[i]
+            b = ((np.int64(1) << shifts[i]) >> 1) * l1
+            if distance:
+                lower[i] = 2 * (dot - b) - x2[i] - q2
+                upper[i] = 2 * (dot + b) - x2[i] - q2
+            else:
+                lower[i] = dot - b
+                upper[i] = dot + b
+    return lower, upper
 
 
-narrow_dots_serial = serial_twin(narrow_dots)
+narrow_bounds_serial = serial_twin(narrow_bounds)
 
 
 @njit(**SERIAL)
-def bounded_candidates(dots: np.ndarray, shifts: np.ndarray, x2: np.ndarray, l1: int, q2: int, distance: bool,
-                       allowed: np.ndarray, k: int) -> np.ndarray:
-    """Allowed rows whose key upper bound is >= the k-th largest allowed lower bound (every
+def bounded_candidates(lower: np.ndarray, upper: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Allowed rows whose upper bound is >= the k-th largest allowed lower bound (every
     allowed row when fewer than k are allowed). ``allowed``: uint8 mask or empty (all)."""
-    n = dots.shape[0]
-    lower = np.empty(n, dtype=np.int64)
-    upper = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        b = ((np.int64(1) << shifts[i]) >> 1) * l1
-        if distance:
-            lower[i] = 2 * (dots[i] - b) - x2[i] - q2
-            upper[i] = 2 * (dots[i] + b) - x2[i] - q2
-        else:
-            lower[i] = dots[i] - b
-            upper[i] = dots[i] + b
+    n = lower.shape[0]
     threshold = kth_largest(lower, allowed, k)
     use_mask = allowed.shape[0] > 0
     count = 0
     for i in range(n):
-        if (not use_mask or allowed[i] != 0) and upper[i] >= threshold:
+        if upper[i] >= threshold and (not use_mask or allowed[i] != 0):
             count += 1
     out = np.empty(count, dtype=np.int64)
     pos = 0
     for i in range(n):
-        if (not use_mask or allowed[i] != 0) and upper[i] >= threshold:
+        if upper[i] >= threshold and (not use_mask or allowed[i] != 0):
             out[pos] = i
             pos += 1
     return out

@@ -77,25 +77,32 @@ class _Values:
         hit = np.fromiter(map(test, self.col.strings), dtype=np.bool_, count=len(self.col.strings))
         if not hit.any():
             return np.zeros(len(self.kinds), dtype=np.bool_)
-        return (self.kinds == STR) & hit[self.codes]
+        return np.take(hit, self.codes) & (self.kinds == STR)
 
 
 def _eval(spec: dict[str, Any], views: dict[str, _Values], n: int) -> np.ndarray:
-    out = np.ones(n, dtype=np.bool_)
+    out: np.ndarray | None = None
     for key, value in spec.items():
         if key == "$and":
-            for sub in value:
-                out &= _eval(sub, views, n)
+            part = _eval({}, views, n) if not value else _all(_eval(sub, views, n) for sub in value)
         elif key == "$or":
-            any_of = np.zeros(n, dtype=np.bool_)
-            for sub in value:
-                any_of |= _eval(sub, views, n)
-            out &= any_of
+            part = _eval(value[0], views, n)
+            for sub in value[1:]:
+                part |= _eval(sub, views, n)
         elif key == "$not":
-            out &= ~_eval(value, views, n)
+            part = ~_eval(value, views, n)
         else:
             assert key not in LOGICAL_OPERATORS
-            out &= _field(views[key], value)
+            part = _field(views[key], value)
+        out = part if out is None else np.logical_and(out, part, out=out)
+    return np.ones(n, dtype=np.bool_) if out is None else out
+
+
+def _all(parts: Any) -> np.ndarray:
+    out = None
+    for part in parts:
+        out = part if out is None else np.logical_and(out, part, out=out)
+    assert out is not None
     return out
 
 
@@ -112,10 +119,12 @@ def _field(v: _Values, ops: dict[str, Any]) -> np.ndarray:
             on_present &= _op(v, op, rest[op])
         missing_value = not rest or rest == {"$exists": False}
         return np.where(v.present, on_present, missing_value)
-    out = v.present.copy()
+    out = None
     for op in sorted(ops):
-        out &= _op(v, op, ops[op])
-    return out
+        part = _op(v, op, ops[op])
+        out = part if out is None else np.logical_and(out, part, out=out)
+    assert out is not None
+    return np.logical_and(out, v.present, out=out)
 
 
 def _empty(v: _Values) -> np.ndarray:
@@ -180,7 +189,10 @@ def _in(v: _Values, xs: list[Any]) -> np.ndarray:
     out = np.zeros(n, dtype=np.bool_)
     codes = [v.col.code_of[x] for x in xs if isinstance(x, str) and x in v.col.code_of]
     if codes:
-        out |= (v.kinds == STR) & np.isin(v.codes, np.array(codes, dtype=np.int32))
+        hit = np.zeros(len(v.col.strings), dtype=np.bool_)
+        hit[codes] = True
+        out = np.take(hit, v.codes)
+        out &= v.kinds == STR
     ints = [int(x) for x in xs if _is_number(x) and not (isinstance(x, float) and not x.is_integer())
             and _I64_MIN <= int(x) <= _I64_MAX]
     if ints:
@@ -216,7 +228,9 @@ def _order(v: _Values, op: str, x: Any) -> np.ndarray:
         cmp = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}[op]
         on_ints = ints_kind & cmp(v.ints, np.int64(t))
     # fractional rows: exact float comparison (|value| < 2**53)
+    floats_kind = v.kinds == FLOAT
+    if not floats_kind.any():
+        return on_ints
     f = float(x) if isinstance(x, float) else float(max(-_F_LIMIT, min(_F_LIMIT, x)))
     cmpf = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}[op]
-    on_floats = (v.kinds == FLOAT) & cmpf(v.floats, f)
-    return on_ints | on_floats
+    return on_ints | (floats_kind & cmpf(v.floats, f))

@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from valori_store.kernels import KEY_KERNELS, QUERY_TILE, candidate_thresholds, select_candidates
-from valori_store.kernels.narrow import bounded_candidates, narrow_dots, narrow_dots_serial
+from valori_store.kernels.narrow import bounded_candidates, narrow_bounds, narrow_bounds_serial
 from valori_store.kernels.options import ROW_CHUNK
 from valori_store.spec import Metric
 from valori_store.spec.metrics import COSINE_MAXABS
@@ -139,12 +139,13 @@ def _narrow_search(table: RecordTable, query: np.ndarray, k: int, allowed: np.nd
     k-th best lower bound is rescored exactly; the ranking is the full scan's, bit for bit."""
     n, metric = table.n, table.metric
     y, shifts, x2 = table.narrow.refresh(table.matrix, n)
-    dots_kernel = narrow_dots_serial if numba.get_num_threads() == 1 else narrow_dots
-    dots = dots_kernel(y, shifts, n, query, scan_chunk(n))
     q64 = query.astype(np.int64)
-    l1, q2 = int(np.abs(q64).sum()), int((q64 * q64).sum())
+    l1 = int(np.abs(q64).sum())
+    q2 = int((q64 * q64).sum()) if metric.distance else 0  # (dot and cosine do not use it)
+    kernel = narrow_bounds_serial if numba.get_num_threads() == 1 else narrow_bounds
+    lower, upper = kernel(y, shifts, x2, n, query, l1, q2, metric.distance, scan_chunk(n))
     mask = _NO_MASK if allowed is None else allowed.view(np.uint8)
-    cands = bounded_candidates(dots, shifts, x2, l1, q2, metric.distance, mask, k)
+    cands = bounded_candidates(lower, upper, mask, k)
     rows = np.ascontiguousarray(table.matrix[cands])
     keys = KEY_KERNELS[metric.family][2](rows, len(cands), query, ROW_CHUNK)
     return _order(metric, cands.tolist(), keys.tolist(), table.ids, k)

@@ -92,12 +92,45 @@ class KeyColumn:
         self.codes[row] = c
 
     def extend(self, values: Sequence[Any]) -> None:
-        """Append the values of rows ``[size, size + len(values))``."""
-        base = self.size
-        self._capacity(base + len(values))
-        for k, v in enumerate(values):
-            self.set(base + k, v)
-        self.size = base + len(values)
+        """Append the values of rows ``[size, size + len(values))`` (a column of one type
+        is filled with array operations; mixed ones value by value)."""
+        base, n = self.size, len(values)
+        self._capacity(base + n)
+        if not self._extend_uniform(base, values):
+            for k, v in enumerate(values):
+                self.set(base + k, v)
+        self.size = base + n
+
+    def _extend_uniform(self, base: int, values: Sequence[Any]) -> bool:
+        """Fill rows from ``base`` when every value has the same simple type; False if not."""
+        n = len(values)
+        types = set(map(type, values))
+        if len(types) != 1:
+            return False
+        t = types.pop()
+        stop = base + n
+        if t is int:
+            try:
+                self.ints[base:stop] = np.fromiter(values, dtype=np.int64, count=n)
+            except OverflowError:
+                return False
+            self.kinds[base:stop] = INT
+        elif t is bool:
+            self.ints[base:stop] = np.fromiter(values, dtype=np.int64, count=n)
+            self.kinds[base:stop] = BOOL
+        elif t is str:
+            code_of = self.code_of
+            for v in dict.fromkeys(values):  # new strings in first-appearance order
+                if v not in code_of:
+                    code_of[v] = len(self.strings)
+                    self.strings.append(v)
+            self.codes[base:stop] = np.fromiter(map(code_of.__getitem__, values), dtype=np.int32, count=n)
+            self.kinds[base:stop] = STR
+        elif values[0] is _ABSENT:  # every value missing (object() values are only _ABSENT)
+            self.kinds[base:stop] = MISSING
+        else:
+            return False
+        return True
 
     def move(self, src: int, dst: int) -> None:
         for arr in (self.kinds, self.ints, self.floats, self.codes):
