@@ -83,7 +83,7 @@ def measure(n: int, repeats: int) -> dict:
 
 def run_filters(sizes: list[int], repeats: int = 7) -> dict:
     """The filter section of ``make bench``: :func:`measure` at each size."""
-    return {"what": __doc__.split("\n\n")[1], "sizes": {str(n): measure(n, repeats) for n in sizes}}
+    return {"what": __doc__.split("\n\n")[0].replace("\n", " "), "sizes": {str(n): measure(n, repeats) for n in sizes}}
 
 
 def main(argv=None) -> int:
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
     sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else ([20_000] if a.quick else [100_000, 1_000_000])
-    out = {"what": __doc__.split("\n\n")[1], "sizes": {}}
+    out = {"what": __doc__.split("\n\n")[0].replace("\n", " "), "sizes": {}}
     for n in sizes:
         r = measure(n, a.repeats)
         out["sizes"][str(n)] = r
