@@ -23,7 +23,18 @@ from valori_store import ValoriStore
 from valori_store.filters import compile_filter, filter_mask
 from valori_store.format.canonical import canonical_metadata_batch, decode_metadata
 from valori_store.query.filter import Filter
+from valori_store.state import meta_columns
 from valori_store.state.table import RecordTable
+
+_DECODE_CHUNK = meta_columns.DECODE_CHUNK
+
+
+def setup_module() -> None:
+    meta_columns.DECODE_CHUNK = 7  # several decode chunks even in small tables
+
+
+def teardown_module() -> None:
+    meta_columns.DECODE_CHUNK = _DECODE_CHUNK
 
 EDGES = [2**53, 2**53 + 1, -(2**53), 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 1e300, -1e300, 0.5, -0.5,
          2.0**63, -(2.0**63), 9007199254740993.0, 1.5, "", "A", "a\x00"]
@@ -130,3 +141,45 @@ def test_missing_key_rules(spec: dict[str, Any]) -> None:
     table.upsert([f"r{i}" for i in range(len(recs))], np.zeros((len(recs), 2), np.int32), [None] * len(recs),
                  canonical_metadata_batch(recs))
     assert engine(spec, table) == reference(spec, table)
+
+
+LIST_RECORDS = [{"a": [1, "x", None]}, {"a": []}, {"a": [True]}, {"a": [1.0, 2.5]}, {"a": ["x", "y"]},
+                {"a": "x"}, {"a": 1}, {"a": [[1], "x"]}, {"a": [{"x": 1}]}, {"a": [2**70]}, {}, {"b": [1]}]
+LIST_OPERANDS = [[], [1], ["x"], ["x", "y"], [1, "x"], [None], [True], [2.5], [[1]], [{"x": 1}], [2**70], ["z"]]
+
+
+@pytest.mark.parametrize("op", ["$any", "$all", "$contains", "$empty", "$eq", "$ne", "$in", "$nin"])
+def test_list_values_every_list_operator(op: str) -> None:
+    """Lists of scalars are evaluated on the element arrays; lists holding lists, dicts or
+    huge ints (and list operands of equality) go to the predicate. Empty operands included."""
+    table = RecordTable(2, "dot")
+    table.upsert([f"r{i:02d}" for i in range(len(LIST_RECORDS))], np.zeros((len(LIST_RECORDS), 2), np.int32),
+                 [None] * len(LIST_RECORDS), canonical_metadata_batch(LIST_RECORDS))
+    if op == "$empty":
+        operands: list[Any] = [True, False]
+    elif op == "$contains":
+        operands = [1, "x", None, True, 2.5, [1], {"x": 1}, "z", 1.0]
+    elif op in ("$eq", "$ne"):
+        operands = [[1, "x", None], [], [1.0, 2.5], "x", 1]
+    else:
+        operands = LIST_OPERANDS
+    for x in operands:
+        spec = {"a": {op: x}}
+        assert engine(spec, table) == reference(spec, table), spec
+
+
+def test_list_elements_are_compacted_after_many_overwrites() -> None:
+    table = RecordTable(2, "dot")
+    ids = [f"r{i:02d}" for i in range(50)]
+    zeros = np.zeros((50, 2), np.int32)
+    spec = {"a": {"$any": [3, "k7"]}}
+    peak = 0
+    for round_ in range(30):
+        metas = [{"a": [round_ + i % 5, f"k{(i + round_) % 9}"] * 5} for i in range(50)]
+        table.upsert(ids, zeros, [None] * 50, canonical_metadata_batch(metas))
+        assert engine(spec, table) == reference(spec, table)
+        peak = max(peak, table.meta_columns.columns["a"].n_el)
+    table.delete(ids[::3])
+    assert engine(spec, table) == reference(spec, table)
+    assert table.meta_columns.columns["a"].n_el < 30 * 50 * 10  # garbage was dropped at least once
+    assert peak < 30 * 50 * 10

@@ -25,7 +25,7 @@ import numpy as np
 
 from valori_store.query.filter_eval import Predicate
 from valori_store.query.filter_language import LOGICAL_OPERATORS
-from valori_store.state.meta_columns import BOOL, FLOAT, INT, MISSING, NULL, OTHER, STR, KeyColumn
+from valori_store.state.meta_columns import BOOL, FLOAT, INT, LIST, MISSING, NULL, OTHER, STR, KeyColumn
 from valori_store.state.table import RecordTable
 
 __all__ = ["evaluate", "field_keys"]
@@ -56,21 +56,55 @@ def evaluate(spec: dict[str, Any], predicate: Predicate, table: RecordTable) -> 
     views = {k: _Values(c, n) for k, c in cols.items()}
     mask = _eval(spec, views, n)
     unsure = np.zeros(n, dtype=np.bool_)
+    lists_unsure = _compares_composites(spec)
     for v in views.values():
         unsure |= v.kinds == OTHER
+        if lists_unsure:
+            unsure |= v.is_list
     if unsure.any():
         for r in np.flatnonzero(unsure).tolist():
             mask[r] = predicate(table.metadata_dict(r))
     return mask
 
 
-class _Values:
-    """One column's arrays over rows ``[0, n)``, with per-dictionary helpers."""
+def _compares_composites(spec: dict[str, Any]) -> bool:
+    """True when an equality-type operator has a list or dict operand (list values are then
+    left to the predicate: the columns compare scalars only)."""
+    for key, value in spec.items():
+        if key in ("$and", "$or"):
+            if any(_compares_composites(sub) for sub in value):
+                return True
+        elif key == "$not":
+            if _compares_composites(value):
+                return True
+        else:
+            for op, x in value.items():
+                xs = x if op in ("$in", "$nin") else [x] if op in ("$eq", "$ne") else []
+                if any(isinstance(e, (list, dict)) for e in xs):
+                    return True
+    return False
+
+
+class _Typed:
+    """Typed values (rows of a column, or its list elements) with the column's dictionary."""
+
+    def __init__(self, col: KeyColumn, kinds: np.ndarray, ints: np.ndarray, floats: np.ndarray,
+                 codes: np.ndarray) -> None:
+        self.col, self.kinds, self.ints, self.floats, self.codes = col, kinds, ints, floats, codes
+
+
+class _Values(_Typed):
+    """One column's arrays over rows ``[0, n)``, with per-dictionary and per-list helpers."""
 
     def __init__(self, col: KeyColumn, n: int) -> None:
-        self.col = col
-        self.kinds, self.ints, self.floats, self.codes = col.view(n)
+        super().__init__(col, *col.view(n))
         self.present = self.kinds != MISSING
+        self.is_list = self.kinds == LIST
+        self.has_lists = bool(self.is_list.any())
+        if self.has_lists:  # (start, length) of each list; 0 elsewhere (stale there otherwise)
+            self.list_len = np.where(self.is_list, col.list_len[:n], 0)
+            self.list_start = np.where(self.is_list, col.list_start[:n], 0)
+            self.elements = _Typed(col, *col.elements())
 
     def strings_where(self, test: Callable[[str], bool]) -> np.ndarray:
         """Rows holding a string ``s`` with ``test(s)``."""
@@ -78,6 +112,14 @@ class _Values:
         if not hit.any():
             return np.zeros(len(self.kinds), dtype=np.bool_)
         return np.take(hit, self.codes) & (self.kinds == STR)
+
+    def lists_where(self, element_hit: np.ndarray) -> np.ndarray:
+        """LIST rows with at least one element where ``element_hit`` is True."""
+        if not self.has_lists:
+            return np.zeros(len(self.kinds), dtype=np.bool_)
+        counts = np.zeros(len(element_hit) + 1, dtype=np.int64)
+        np.cumsum(element_hit, out=counts[1:])
+        return (counts[self.list_start + self.list_len] > counts[self.list_start]) & self.is_list
 
 
 def _eval(spec: dict[str, Any], views: dict[str, _Values], n: int) -> np.ndarray:
@@ -128,7 +170,10 @@ def _field(v: _Values, ops: dict[str, Any]) -> np.ndarray:
 
 
 def _empty(v: _Values) -> np.ndarray:
-    return (v.kinds == NULL) | v.strings_where(lambda s: s == "")
+    out = (v.kinds == NULL) | v.strings_where(lambda s: s == "")
+    if v.has_lists:
+        out |= v.is_list & (v.list_len == 0)
+    return out
 
 
 def _op(v: _Values, op: str, x: Any) -> np.ndarray:
@@ -151,19 +196,26 @@ def _op(v: _Values, op: str, x: Any) -> np.ndarray:
     if op == "$icontains":
         needle = x.lower()
         return v.strings_where(lambda s: needle in s.lower())
-    if op == "$contains":
-        if isinstance(x, str):
-            return v.strings_where(lambda s: x in s)
-        return np.zeros(n, dtype=np.bool_)  # a scalar contains nothing; lists are OTHER
-    # $any / $all: true only on lists (OTHER rows)
-    return np.zeros(n, dtype=np.bool_)
+    if op == "$contains":  # an element of a list (strict equality), or a substring of a string
+        out = v.strings_where(lambda s: x in s) if isinstance(x, str) else np.zeros(n, dtype=np.bool_)
+        if v.has_lists:
+            out |= v.lists_where(_eq(v.elements, x))
+        return out
+    if not v.has_lists:  # $any / $all hold on lists only
+        return np.zeros(n, dtype=np.bool_)
+    if op == "$any":
+        return v.lists_where(_in(v.elements, x))
+    out = v.is_list.copy()  # $all: every operand is an element (an empty operand: any list)
+    for item in x:
+        out &= v.lists_where(_eq(v.elements, item))
+    return out
 
 
 def _is_number(x: Any) -> bool:
     return type(x) is not bool and isinstance(x, (int, float))
 
 
-def _eq(v: _Values, x: Any) -> np.ndarray:
+def _eq(v: _Typed, x: Any) -> np.ndarray:
     n = len(v.kinds)
     if x is None:
         return v.kinds == NULL
@@ -184,7 +236,7 @@ def _eq(v: _Values, x: Any) -> np.ndarray:
     return np.zeros(n, dtype=np.bool_)  # a list or dict operand equals no scalar
 
 
-def _in(v: _Values, xs: list[Any]) -> np.ndarray:
+def _in(v: _Typed, xs: list[Any]) -> np.ndarray:
     n = len(v.kinds)
     out = np.zeros(n, dtype=np.bool_)
     codes = [v.col.code_of[x] for x in xs if isinstance(x, str) and x in v.col.code_of]
