@@ -52,7 +52,9 @@ def check_ids(ids: Sequence[Any]) -> list[str]:
         except UnicodeEncodeError:
             pass
         else:
-            if len(encoded) <= MAX_ID_BYTES or max(len(i.encode("utf-8")) for i in out) <= MAX_ID_BYTES:
+            # a code point is at most 4 UTF-8 bytes: the first bound avoids encoding each id
+            if (len(encoded) <= MAX_ID_BYTES or 4 * max(map(len, out)) <= MAX_ID_BYTES
+                    or max(len(i.encode("utf-8")) for i in out) <= MAX_ID_BYTES):
                 return out
     return [check_id(i, n) for n, i in enumerate(out)]
 
