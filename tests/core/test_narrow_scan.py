@@ -207,3 +207,38 @@ def test_large_store_takes_the_narrow_path_by_default(monkeypatch) -> None:
     small.upsert(rng.standard_normal((100, 8)))
     small.search(rng.standard_normal(8), k=5)
     assert calls == [1]
+
+
+def test_concurrent_first_searches_build_the_caches_once(force_narrow) -> None:
+    """Threads racing to build the int8 copy and the filter columns after a write all get
+    the sequential answer (the caches refresh under their own lock)."""
+    import threading
+
+    rng = np.random.default_rng(9)
+    d = 16
+    store = ValoriStore(d, metric="dot")
+    store.upsert(rng.standard_normal((3000, d)), ids=[f"r{i:04d}" for i in range(3000)],
+                 metadatas=[{"g": i % 5, "tags": [f"t{i % 7}"]} for i in range(3000)])
+    queries = rng.standard_normal((8, d))
+    flt = {"g": {"$ne": 2}, "tags": {"$any": ["t1", "t3"]}}
+    for rounds in range(3):
+        # a write invalidates both caches; then every thread races to refresh them
+        store.upsert(rng.standard_normal((50, d)), ids=[f"r{i:04d}" for i in range(rounds * 50, rounds * 50 + 50)],
+                     metadatas=[{"g": 2 - rounds, "tags": ["t1"]}] * 50)
+        store.delete([f"r{2999 - rounds}"])
+        results: dict[int, list] = {}
+        barrier = threading.Barrier(6)
+
+        def work(t: int) -> None:
+            barrier.wait()
+            results[t] = [_pairs(store.search(q, k=7, filter=flt)) for q in queries]
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        ranking.NARROW_FROM = 10**12
+        expected = [_pairs(store.search(q, k=7, filter=flt)) for q in queries]
+        ranking.NARROW_FROM = 1
+        assert all(results[t] == expected for t in range(6))
