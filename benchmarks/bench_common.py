@@ -314,3 +314,28 @@ def dir_size(path: str | os.PathLike) -> int:
     if p.is_file():
         return p.stat().st_size
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def section_cli(doc: str, argv, default_sizes: tuple[int, ...], quick_sizes: tuple[int, ...], extra=None):
+    """The command line of a standalone bench section: ``--sizes``, ``--out``, ``--quick``
+    (plus ``extra(parser)``); returns (args, sizes)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--sizes", default=None, help=f"comma-separated (default {','.join(map(str, default_sizes))}; "
+                                                  f"--quick {','.join(map(str, quick_sizes))})")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--quick", action="store_true")
+    if extra is not None:
+        extra(ap)
+    a = ap.parse_args(argv)
+    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else list(quick_sizes if a.quick else default_sizes)
+    return a, sizes
+
+
+def write_section(out_dir: str, name: str, data: dict) -> Path:
+    """Write a bench section's JSON to ``out_dir/name``."""
+    path = Path(out_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+    return path

@@ -13,8 +13,6 @@ rows/s. Times are min/median/max over ``--repeats`` calls. JSON to ``DIR/filters
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,7 +22,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import make_ids, make_metadatas  # noqa: E402
+from bench_common import make_ids, make_metadatas, section_cli, write_section  # noqa: E402
 
 DIM = 384
 SEED = 20240601
@@ -87,25 +85,17 @@ def run_filters(sizes: list[int], repeats: int = 7) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default=None, help="comma-separated (default 100000,1000000; --quick 20000)")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
-    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else ([20_000] if a.quick else [100_000, 1_000_000])
-    out = {"what": __doc__.split("\n\n")[0].replace("\n", " "), "sizes": {}}
-    for n in sizes:
-        r = measure(n, a.repeats)
-        out["sizes"][str(n)] = r
-        print(f"n={n:,}: unfiltered {r['unfiltered']['median_ms']:.1f} ms")
+    a, sizes = section_cli(__doc__, argv, (100_000, 1_000_000), (20_000,),
+                           lambda ap: ap.add_argument("--repeats", type=int, default=7))
+    out = run_filters(sizes, a.repeats)
+    for n, r in out["sizes"].items():
+        print(f"n={int(n):,}: unfiltered {r['unfiltered']['median_ms']:.1f} ms")
         for name, f in r["filtered"].items():
             print(f"  {name:>4} filtered {f['steady']['median_ms']:.1f} ms ({f['ratio_to_unfiltered_median']:.2f}x), "
                   f"first use {f['first_use_ms']:.0f} ms, mask {f['engine_mask']['median_ms']:.2f} ms vs predicate "
                   f"{f['predicate_mask']['median_ms']:.0f} ms")
         print(f"  select_ids {r['select_ids']['median_ms']:.1f} ms ({r['select_ids']['rows_scanned_per_s'] / 1e6:.0f}M rows/s)")
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / "filters.json").write_text(json.dumps(out, indent=1))
+    write_section(a.out, "filters.json", out)
     return 0
 
 

@@ -13,8 +13,6 @@ exactly. JSON to ``DIR/narrow.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -23,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_common import section_cli, write_section  # noqa: E402
+
 DIM = 384
 SEED = 20240601
 
@@ -96,28 +97,43 @@ def measure(n: int, nq: int) -> dict:
     res["identical_to_full_scan"] = True
     if counts:
         res["rows_rescored"] = {"mean": statistics.mean(counts), "max": max(counts)}
-    for th in (1, 2):
-        numba.set_num_threads(th)
-        row: dict = {}
-        ranking.NARROW_FROM = 1
-        store.search(queries[0], k=10)
-        row["narrow"] = _lat(lambda q: store.search(q, k=10), queries)
-        ranking.NARROW_FROM = 10**12
-        store.search(queries[0], k=10)
-        row["full_int32"] = _lat(lambda q: store.search(q, k=10), queries)
+    threads_before = numba.get_num_threads()
+    try:
+        for th in (1, 2):
+            res["threads"][str(th)] = _timed_row(th, store, queries, numpy_search, faiss, index)
+    finally:
+        numba.set_num_threads(threads_before)
         ranking.NARROW_FROM = saved
-        numpy_search(queries[0])
-        row["numpy_matvec"] = _lat(numpy_search, queries)
-        row["numpy_threads"] = "OpenBLAS default (not set per row)"
-        row["ratio_narrow_to_numpy"] = row["narrow"]["median_ms"] / row["numpy_matvec"]["median_ms"]
-        if index is not None:
-            faiss.omp_set_num_threads(th)
-            index.search(queries[:1], 10)
-            row["faiss_flat_ip"] = _lat(lambda q: index.search(q[None, :], 10), queries)
-            row["ratio_narrow_to_faiss"] = row["narrow"]["median_ms"] / row["faiss_flat_ip"]["median_ms"]
-            row["ratio_full_to_faiss"] = row["full_int32"]["median_ms"] / row["faiss_flat_ip"]["median_ms"]
-        res["threads"][str(th)] = row
     return res
+
+
+def _timed_row(th: int, store, queries, numpy_search, faiss, index) -> dict:
+    """Latencies at ``th`` threads: narrow, full int32, numpy and FAISS (when installed)."""
+    import numba
+
+    from valori_store.query import ranking
+
+    saved = ranking.NARROW_FROM
+    numba.set_num_threads(min(th, numba.config.NUMBA_NUM_THREADS))
+    row: dict = {"numba_threads": numba.get_num_threads()}
+    ranking.NARROW_FROM = 1
+    store.search(queries[0], k=10)
+    row["narrow"] = _lat(lambda q: store.search(q, k=10), queries)
+    ranking.NARROW_FROM = 10**12
+    store.search(queries[0], k=10)
+    row["full_int32"] = _lat(lambda q: store.search(q, k=10), queries)
+    ranking.NARROW_FROM = saved
+    numpy_search(queries[0])
+    row["numpy_matvec"] = _lat(numpy_search, queries)
+    row["numpy_threads"] = "OpenBLAS default (not set per row)"
+    row["ratio_narrow_to_numpy"] = row["narrow"]["median_ms"] / row["numpy_matvec"]["median_ms"]
+    if index is not None:
+        faiss.omp_set_num_threads(th)  # left at th: FAISS is only used here
+        index.search(queries[:1], 10)
+        row["faiss_flat_ip"] = _lat(lambda q: index.search(q[None, :], 10), queries)
+        row["ratio_narrow_to_faiss"] = row["narrow"]["median_ms"] / row["faiss_flat_ip"]["median_ms"]
+        row["ratio_full_to_faiss"] = row["full_int32"]["median_ms"] / row["faiss_flat_ip"]["median_ms"]
+    return row
 
 
 def run_narrow(sizes: list[int], nq: int = 30) -> dict:
@@ -125,13 +141,8 @@ def run_narrow(sizes: list[int], nq: int = 30) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default=None, help="comma-separated (default 100000,1000000; --quick 20000)")
-    ap.add_argument("--queries", type=int, default=30)
-    ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
-    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else ([20_000] if a.quick else [100_000, 1_000_000])
+    a, sizes = section_cli(__doc__, argv, (100_000, 1_000_000), (20_000,),
+                           lambda ap: ap.add_argument("--queries", type=int, default=30))
     out = run_narrow(sizes, a.queries)
     for n, r in out["sizes"].items():
         print(f"n={int(n):,}: rescored rows {r.get('rows_rescored')}")
@@ -140,8 +151,7 @@ def main(argv=None) -> int:
             print(f"  {th} thread(s): narrow {row['narrow']['median_ms']:.1f} ms, full {row['full_int32']['median_ms']:.1f} ms, "
                   f"faiss {f if f is None else round(f, 1)} ms, numpy {row['numpy_matvec']['median_ms']:.1f} ms, "
                   f"narrow/faiss {row.get('ratio_narrow_to_faiss', float('nan')):.2f}")
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / "narrow.json").write_text(json.dumps(out, indent=1))
+    write_section(a.out, "narrow.json", out)
     return 0
 
 

@@ -3,10 +3,12 @@
 :func:`evaluate` computes the row mask of a filter (without ``$ids``) from the typed
 metadata columns of :mod:`valori_store.state.meta_columns`, with exactly the semantics of
 the record predicate (:mod:`.filter_eval`, docs/filters.md): strict, type-aware equality,
-exact int/float comparison, the missing-key rule, ``$empty``'s missing-is-empty. Rows
-whose value under a key the filter reads is not a scalar the columns hold (lists, dicts,
-ints beyond int64) are evaluated by the predicate itself, so the result is the predicate's
-on every row; a differential property test holds the two to that.
+exact int/float comparison, the missing-key rule, ``$empty``'s missing-is-empty. Scalars
+and lists of scalars are evaluated on the columns (list operators on the typed elements);
+rows whose value under a key the filter reads is anything else (a dict, a nested list, an
+int beyond int64), and list values when an equality-type operator has a list or dict
+operand, are evaluated by the predicate itself. So the result is the predicate's on every
+row; a differential property test holds the two to that.
 
 Exact number comparison without floats touching ints: a comparison of an int64 column
 with an operand ``o`` becomes a comparison with an integer threshold (``v > o`` iff
